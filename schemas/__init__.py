@@ -1,0 +1,1 @@
+"""creditstream's event contracts: input events, output events, the topic catalogue, the codec."""

@@ -1,0 +1,125 @@
+"""The topic catalogue: every topic creditstream reads or writes, in one place.
+
+Every topic is keyed by ``user_id`` and all of them have the same partition count, so one user's
+events and outputs live on the same partition number everywhere (co-partitioning): one worker owns a
+user's state and sees that user's events in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ALL_TOPICS",
+    "DEFAULT_PARTITIONS",
+    "EVENT_TYPE_TOPIC",
+    "INPUT_TOPICS",
+    "OUTPUT_TOPICS",
+    "TopicSpec",
+    "topic_for_event_type",
+]
+
+DEFAULT_PARTITIONS = 8
+DAY_MS = 24 * 60 * 60 * 1000
+
+Direction = Literal["input", "output"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a topic carries and how it is created."""
+
+    name: str
+    direction: Direction
+    event_types: tuple[str, ...]
+    description: str
+    retention_ms: int
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    key: str = "user_id"
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        """Topic-level broker configuration for creation."""
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            **self.extra_config,
+        }
+
+
+INPUT_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "credit.accounts",
+        "input",
+        ("account_opened", "account_status"),
+        "Account lifecycle: opening (segment, income, invitations) and status changes.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "credit.transactions",
+        "input",
+        ("purchase", "refund", "sale"),
+        "Checkout purchases (a credit purchase is a bnpl authorisation request), refunds, merchant sales.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "credit.repayments",
+        "input",
+        ("repayment", "delinquency"),
+        "Repayments with their due date, and delinquency reports from the servicing system.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "credit.applications",
+        "input",
+        ("application",),
+        "Loan applications (cash_loan, installment_loan, business_loan); each gets one decision.",
+        retention_ms=30 * DAY_MS,
+    ),
+)
+
+OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "credit.decisions",
+        "output",
+        ("decision",),
+        "One decision per application and per credit purchase, with reason codes.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "credit.score-changes",
+        "output",
+        ("score_changed",),
+        "Every change of a user's score, with its top factors.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "credit.limit-changes",
+        "output",
+        ("limit_changed",),
+        "Every change of a user's per-product limit, with the reason.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        "credit.dead-letter",
+        "output",
+        ("dead_letter",),
+        "Messages that could not be applied, with the source position and a readable reason.",
+        retention_ms=90 * DAY_MS,
+    ),
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = INPUT_TOPICS + OUTPUT_TOPICS
+
+EVENT_TYPE_TOPIC: dict[str, str] = {
+    event_type: spec.name for spec in ALL_TOPICS for event_type in spec.event_types
+}
+
+
+def topic_for_event_type(event_type: str) -> str:
+    """The topic an event of this ``type`` belongs on; KeyError names the unknown type."""
+    try:
+        return EVENT_TYPE_TOPIC[event_type]
+    except KeyError:
+        raise KeyError(f"unknown event type {event_type!r}; known: {sorted(EVENT_TYPE_TOPIC)}") from None

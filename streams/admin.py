@@ -1,0 +1,89 @@
+"""Create creditstream's topics from the catalogue and check that they stay co-partitioned."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from schemas.topics import ALL_TOPICS, TopicSpec
+
+__all__ = ["CoPartitioningError", "ensure_topics", "partition_counts"]
+
+log = logging.getLogger(__name__)
+
+
+class CoPartitioningError(RuntimeError):
+    """An existing topic has a partition count that breaks co-partitioning by user_id."""
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    partitions: int,
+    replication_factor: int = 1,
+    topics: Iterable[TopicSpec] = ALL_TOPICS,
+    client_config: Mapping[str, Any] | None = None,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create the missing topics, then check every topic's partition count; return the names created.
+
+    Raises CoPartitioningError naming every topic whose partition count differs from ``partitions``:
+    a user's events would then land on different partition numbers on different topics, and one
+    worker would no longer own all of a user's state. The check runs after creation, so a topic that
+    another process created at the same moment is checked too.
+    """
+    specs = list(topics)
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="creditstream-admin", **dict(client_config or {})
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        for spec in missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(spec.name, partitions, replication_factor, topic_configs=spec.config())]
+                )
+            except TopicAlreadyExistsError:  # listed late, or created by another process meanwhile
+                pass
+        if missing:
+            log.info("created topics %s", [s.name for s in missing])
+        counts = wait_for_partition_counts(admin, [s.name for s in specs], timeout_s)
+        wrong = [f"{name} has {count} partitions" for name, count in counts.items() if count != partitions]
+        if wrong:
+            raise CoPartitioningError(
+                f"topics are not co-partitioned with CREDITSTREAM_PARTITIONS={partitions}: "
+                + "; ".join(wrong)
+                + ". Every creditstream topic must have the same partition count: set "
+                "CREDITSTREAM_PARTITIONS to match, or recreate the topics."
+            )
+        return [s.name for s in missing]
+    finally:
+        admin.close()
+
+
+def partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition count by topic name (kafka-python 3 calls the name field ``name``, 2.x ``topic``)."""
+    if not names:
+        return {}
+    return {d.get("name") or d["topic"]: len(d["partitions"]) for d in admin.describe_topics(names)}
+
+
+def wait_for_partition_counts(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> dict[str, int]:
+    """Partition counts of topics that were just created: metadata can lag creation briefly."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            counts = partition_counts(admin, names)
+            if all(counts.get(name, 0) > 0 for name in names):
+                return counts
+            problem = f"topics without partitions yet: {[n for n in names if not counts.get(n)]}"
+        except KafkaError as exc:
+            problem = str(exc)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic metadata did not settle within {timeout_s:.0f}s: {problem}")
+        time.sleep(0.2)

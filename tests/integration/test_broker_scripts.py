@@ -1,0 +1,82 @@
+"""deploy/kafka/start and stop: a second start is a no-op, stop ends the broker, errors are clear."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+START = REPO / "deploy" / "kafka" / "start"
+STOP = REPO / "deploy" / "kafka" / "stop"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def broker_env() -> Iterator[dict[str, str]]:
+    env = dict(os.environ)
+    env["KAFKA_PORT"] = str(free_port())
+    env["KAFKA_CONTROLLER_PORT"] = str(free_port())
+    yield env
+    run(STOP, env)
+
+
+def test_start_twice_is_a_no_op_and_stop_ends_the_broker(broker_env: dict[str, str]) -> None:
+    port = broker_env["KAFKA_PORT"]
+    first = run(START, broker_env, "--fresh")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"127.0.0.1:{port}"
+    pid_file = REPO / ".cache" / "kafka" / f"broker-{port}" / "broker.pid"
+    pid = int(pid_file.read_text())
+
+    began = time.monotonic()
+    second = run(START, broker_env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == f"127.0.0.1:{port}"
+    assert "already running" in second.stderr
+    assert int(pid_file.read_text()) == pid
+    assert time.monotonic() - began < 10
+
+    stopped = run(STOP, broker_env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not pid_file.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+
+
+def test_start_refuses_a_taken_port_with_a_clear_message(broker_env: dict[str, str]) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(broker_env["KAFKA_PORT"])))
+        squatter.listen()
+        result = run(START, broker_env)
+    assert result.returncode != 0
+    assert f"port {broker_env['KAFKA_PORT']} on 127.0.0.1 is taken" in result.stderr
+
+
+def test_start_says_java_is_missing(broker_env: dict[str, str], tmp_path: Path) -> None:
+    # A PATH with the tools the script needs but no java.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "cat", "dirname", "sed", "head", "python3"):
+        found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout.strip()
+        (bin_dir / tool).symlink_to(found)
+    env = dict(broker_env, PATH=str(bin_dir))
+    result = run(START, env)
+    assert result.returncode != 0
+    assert "Java 17 or newer is required" in result.stderr

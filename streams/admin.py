@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,7 @@ class CoPartitioningError(RuntimeError):
 def ensure_topics(
     bootstrap_servers: str,
     partitions: int,
+    *,
     replication_factor: int = 1,
     topics: Iterable[TopicSpec] = ALL_TOPICS,
     client_config: Mapping[str, Any] | None = None,
@@ -44,12 +46,11 @@ def ensure_topics(
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         for spec in missing:
-            try:
+            # Already existing: listed late, or created by another process meanwhile.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
                     [NewTopic(spec.name, partitions, replication_factor, topic_configs=spec.config())]
                 )
-            except TopicAlreadyExistsError:  # listed late, or created by another process meanwhile
-                pass
         if missing:
             log.info("created topics %s", [s.name for s in missing])
         counts = wait_for_partition_counts(admin, [s.name for s in specs], timeout_s)

@@ -19,7 +19,9 @@ from kafka.admin import KafkaAdminClient
 def bootstrap() -> str:
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     if not servers:
-        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the tests with scripts/test, which starts a broker")
+        pytest.fail(
+            "KAFKA_BOOTSTRAP_SERVERS is not set: run the tests with scripts/test, which starts a broker"
+        )
     host, _, port = servers.split(",")[0].rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=3).close()

@@ -23,7 +23,9 @@ def free_port() -> int:
 
 
 def run(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(script), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.fixture()
@@ -74,7 +76,9 @@ def test_start_says_java_is_missing(broker_env: dict[str, str], tmp_path: Path) 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("bash", "cat", "dirname", "sed", "head", "python3"):
-        found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout.strip()
+        found = subprocess.run(
+            ["bash", "-c", f"command -v {tool}"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         (bin_dir / tool).symlink_to(found)
     env = dict(broker_env, PATH=str(bin_dir))
     result = run(START, env)

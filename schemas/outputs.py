@@ -1,0 +1,155 @@
+"""Output events: what creditstream publishes. Plain, frozen, serialisable records.
+
+Field order is the wire order, and the engine builds the same records for the same input, so the
+encoded bytes are deterministic (the basis of replay reproducing the live decisions byte for byte).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.events import Product
+from schemas.money import Amount
+
+__all__ = [
+    "DeadLetter",
+    "Decision",
+    "DecisionOutcome",
+    "LimitChanged",
+    "LimitReason",
+    "Output",
+    "Reason",
+    "ScoreChanged",
+    "ScoreFactor",
+]
+
+
+class Reason(StrEnum):
+    """Why a decision was not a full approval. Readable by a person, stable for machines."""
+
+    ACCOUNT_CLOSED = "ACCOUNT_CLOSED"  # the account is closed
+    ACCOUNT_FROZEN = "ACCOUNT_FROZEN"  # the account is frozen
+    OVERDUE = "OVERDUE"  # a product is past due: new credit is frozen until it is cured
+    NOT_INVITED = "NOT_INVITED"  # installment_loan is for whitelisted users only
+    NOT_MERCHANT = "NOT_MERCHANT"  # business_loan is for merchants only
+    INVALID_TERM = "INVALID_TERM"  # the product does not offer that term
+    BELOW_MINIMUM = "BELOW_MINIMUM"  # the request, or what could be offered, is below the product minimum
+    VELOCITY = "VELOCITY"  # too many applications in 24 hours
+    SCORE_TOO_LOW = "SCORE_TOO_LOW"  # the score is below the product's minimum
+    INSUFFICIENT_LIMIT = "INSUFFICIENT_LIMIT"  # the product limit less outstanding does not cover it
+    INCOME_CAP = "INCOME_CAP"  # personal loans at most a third of annual income (or the no-income cap)
+    REGULATORY_CAP = "REGULATORY_CAP"  # personal online loans at most 200,000 yuan per person
+
+
+class ScoreFactor(StrEnum):
+    """Scorecard factors, named as reasons for a score change."""
+
+    TENURE = "TENURE"
+    INCOME = "INCOME"
+    ON_TIME_REPAYMENTS = "ON_TIME_REPAYMENTS"
+    LATE_REPAYMENTS = "LATE_REPAYMENTS"
+    DAYS_PAST_DUE = "DAYS_PAST_DUE"
+    WORST_DELINQUENCY = "WORST_DELINQUENCY"
+    UTILISATION = "UTILISATION"
+    APPLICATION_VELOCITY = "APPLICATION_VELOCITY"
+    REFUND_RATIO = "REFUND_RATIO"
+    SPEND_ACTIVITY = "SPEND_ACTIVITY"
+    SALES_ACTIVITY = "SALES_ACTIVITY"
+
+
+class LimitReason(StrEnum):
+    """What set a product's new limit."""
+
+    SCORE_TIER = "SCORE_TIER"  # the score tier's limit
+    INCOME_MULTIPLE = "INCOME_MULTIPLE"  # a multiple of monthly income (or the no-income cap)
+    SALES_VOLUME = "SALES_VOLUME"  # a share of trailing 90-day sales (business_loan)
+    PRODUCT_MAXIMUM = "PRODUCT_MAXIMUM"  # the product's maximum
+    SCORE_TOO_LOW = "SCORE_TOO_LOW"  # below the product's minimum score: 0
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"  # not invited / not a merchant: 0
+    NON_PERFORMING = "NON_PERFORMING"  # 90+ days past due: every limit 0 until cured
+    ACCOUNT_CLOSED = "ACCOUNT_CLOSED"  # closed account: every limit 0
+
+
+DecisionOutcome = Literal["approved", "partial", "declined"]
+Apr = Annotated[
+    str, Field(pattern=r"^(0|0\.[0-9]{1,4})$", description='Annual rate as a decimal string, e.g. "0.1825".')
+]
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Decision(_Output):
+    """The answer to an application or a credit purchase. Exactly one per request."""
+
+    type: Literal["decision"] = "decision"
+    decision_id: str = Field(
+        description="Derived from user_id and the request's event_id: stable on redelivery."
+    )
+    request_event_id: str
+    user_id: str
+    product: Product
+    outcome: DecisionOutcome
+    requested_amount: Amount
+    approved_amount: Amount = Field(description='"0.00" when declined.')
+    apr: Apr = Field(description='"0" for bnpl.')
+    term_months: int | None = Field(description="null for bnpl.")
+    reasons: list[Reason] = Field(description="Empty only for a full approval.")
+    score: int
+    limit: Amount = Field(description="The product limit this decision was taken against.")
+    available_after: Amount = Field(
+        description="limit minus the product's outstanding after this decision, >= 0."
+    )
+    decided_at: AwareDatetime = Field(description="The request's occurred_at.")
+    policy_version: str
+
+
+class ScoreChanged(_Output):
+    """A user's score changed (the first score has previous_score null)."""
+
+    type: Literal["score_changed"] = "score_changed"
+    user_id: str
+    score: int
+    previous_score: int | None
+    cause_event_id: str
+    reasons: list[ScoreFactor] = Field(description="The factors that moved the score most, biggest first.")
+    changed_at: AwareDatetime
+    policy_version: str
+
+
+class LimitChanged(_Output):
+    """A user's limit on one product changed."""
+
+    type: Literal["limit_changed"] = "limit_changed"
+    user_id: str
+    product: Product
+    limit: Amount
+    previous_limit: Amount
+    cause_event_id: str
+    reason: LimitReason
+    changed_at: AwareDatetime
+    policy_version: str
+
+
+class DeadLetter(_Output):
+    """A message that could not be applied: where it came from, why, and the message itself."""
+
+    type: Literal["dead_letter"] = "dead_letter"
+    source_topic: str
+    partition: int | None
+    offset: int | None = Field(description="Kafka offset; in replay, the line number.")
+    key: str | None = Field(description="The message key as text (the user_id), if any.")
+    error: str = Field(description="What was wrong, field by field.")
+    raw: str = Field(description="The original message (cut at 64 KiB): text, or base64 when not UTF-8.")
+    raw_encoding: Literal["utf-8", "base64"]
+    raw_truncated: bool
+    received_at: datetime | None = Field(description="The Kafka record timestamp; null in replay.")
+
+
+Output = Annotated[Decision | ScoreChanged | LimitChanged | DeadLetter, Field(discriminator="type")]
+"""Any output event, told apart by ``type``."""

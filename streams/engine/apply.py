@@ -1,0 +1,338 @@
+"""The one entry point of the credit engine: apply(state, event, policy) -> Applied.
+
+Pure and deterministic: no I/O, no clock, no randomness, no globals; the input state is never
+mutated. The live worker and `creditstream replay` both call this, so they decide alike.
+
+Outputs for one event come in a fixed order: the decision (if the event is a request), then
+score_changed (if the score moved), then limit_changed for each product whose limit moved, in
+product order (bnpl, cash_loan, installment_loan, business_loan).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+from schemas.events import (
+    PRODUCTS,
+    AccountOpened,
+    AccountStatus,
+    Application,
+    Delinquency,
+    Event,
+    Product,
+    Purchase,
+    Refund,
+    Repayment,
+    Sale,
+)
+from schemas.money import fen_to_yuan
+from schemas.outputs import Decision, LimitChanged, ScoreChanged
+from streams.engine.decisions import DecisionResult, decide
+from streams.engine.features import (
+    add_to_window,
+    compute_features,
+    epoch_seconds,
+    local_date,
+    local_day,
+    prune,
+)
+from streams.engine.limits import compute_limits
+from streams.engine.scoring import score, top_factors
+from streams.engine.state import UserState
+from streams.policy import Policy
+
+__all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
+
+EngineOutput = Decision | ScoreChanged | LimitChanged
+_INDEX: Final = {product: i for i, product in enumerate(PRODUCTS)}
+_DECISION_NAMESPACE: Final = uuid.UUID("2f0c6b4e-6a36-4c7e-9d8a-7c0f2b1d5e93")
+_MAX_LATE_DAYS_KEPT: Final = 64
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What applying one event gave.
+
+    ``rejection`` is set when the event is well formed but cannot be applied (a refund of an unknown
+    purchase, or larger than what is left of it): the shell sends it to the dead-letter topic.
+    ``duplicate`` is set for an event_id already applied: nothing changed, and a request's original
+    decision is in ``outputs`` again.
+    """
+
+    state: UserState
+    outputs: list[EngineOutput] = field(default_factory=list)
+    rejection: str | None = None
+    duplicate: bool = False
+
+
+def decision_id(user_id: str, request_event_id: str) -> str:
+    """A decision's id, derived from the request so that a redelivery gets the same id."""
+    return str(uuid.uuid5(_DECISION_NAMESPACE, f"{user_id}\x00{request_event_id}"))
+
+
+def new_user(event: Event, policy: Policy) -> UserState:
+    """The documented default profile, scored and limited, for a user first seen at ``event``."""
+    now = epoch_seconds(event.occurred_at)
+    state = UserState(
+        user_id=event.user_id,
+        segment=policy.default_profile.segment,
+        status="active",
+        opened_at=now,
+        clock=now,
+    )
+    state.score, state.factor_points = score(compute_features(state, policy), policy)
+    state.limits = [limit for limit, _ in compute_limits(state, state.score, policy)]
+    return state
+
+
+def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
+    """Apply one validated event to a user's state (None for a user not seen before)."""
+    if state is not None and event.event_id in state.seen:
+        stored = state.decisions.get(event.event_id)
+        replayed: list[EngineOutput] = (
+            [_stored_decision(state.user_id, event.event_id, stored)] if stored else []
+        )
+        return Applied(state, replayed, duplicate=True)
+
+    if state is None:
+        new = new_user(event, policy)
+        previous_score, previous_points, previous_limits = None, None, [0] * len(PRODUCTS)
+    else:
+        new = state.copy()
+        previous_score, previous_points, previous_limits = state.score, state.factor_points, state.limits
+    _remember(new.seen, event.event_id, policy.memory.event_ids, None)
+    now = epoch_seconds(event.occurred_at)
+
+    outputs: list[EngineOutput] = []
+    rejection = _refund_problem(new, event) if isinstance(event, Refund) else None
+    if rejection is not None:
+        # Nothing changes but the memory of the id: a redelivery is not dead-lettered twice.
+        base = state.copy() if state is not None else new
+        _remember(base.seen, event.event_id, policy.memory.event_ids, None)
+        return Applied(base, [], rejection=rejection)
+
+    new.clock = max(new.clock, now)
+    if isinstance(event, Application | Purchase):
+        decision = _handle_request(new, event, now, policy)
+        if decision is not None:
+            outputs.append(decision)
+    else:
+        _handle_fact(new, event, now, policy)
+
+    prune(new, policy)
+    new.score, new.factor_points = score(compute_features(new, policy), policy)
+    limits = compute_limits(new, new.score, policy)
+    new.limits = [limit for limit, _ in limits]
+
+    changed_at = event.occurred_at
+    if new.score != previous_score:
+        outputs.append(
+            ScoreChanged(
+                user_id=new.user_id,
+                score=new.score,
+                previous_score=previous_score,
+                cause_event_id=event.event_id,
+                reasons=top_factors(previous_points, new.factor_points, policy),
+                changed_at=changed_at,
+                policy_version=policy.version,
+            )
+        )
+    for product, (limit, reason), previous in zip(PRODUCTS, limits, previous_limits, strict=True):
+        if limit != previous:
+            outputs.append(
+                LimitChanged(
+                    user_id=new.user_id,
+                    product=product,
+                    limit=limit,
+                    previous_limit=previous,
+                    cause_event_id=event.event_id,
+                    reason=reason,
+                    changed_at=changed_at,
+                    policy_version=policy.version,
+                )
+            )
+    return Applied(new, outputs)
+
+
+# -- requests: applications and credit purchases -------------------------------------------------
+
+
+def _handle_request(
+    state: UserState, event: Application | Purchase, now: int, policy: Policy
+) -> Decision | None:
+    day = local_day(now, policy)
+    if isinstance(event, Purchase):
+        if event.funding == "own":
+            add_to_window(state.spend, day, event.amount)
+            _remember_purchase(state, event.event_id, [event.amount, 0, 0, day], policy)
+            return None
+        product: Product = "bnpl"
+        term: int | None = None
+    else:
+        product, term = event.product, event.term_months
+
+    result = decide(state, product, event.amount, term, now, policy)
+    if isinstance(event, Application):
+        state.applications.append(now)
+    if result.approved:
+        _book(state, _INDEX[product], result.approved)
+        if isinstance(event, Purchase):
+            add_to_window(state.spend, day, result.approved)
+            _remember_purchase(state, event.event_id, [result.approved, 0, 1, day], policy)
+    available_after = max(0, result.limit - state.outstanding[_INDEX[product]])
+    stored = _store_decision(product, event, term, result, available_after, state.score, policy)
+    _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
+    return _stored_decision(state.user_id, event.event_id, stored)
+
+
+def _book(state: UserState, index: int, amount: int) -> None:
+    """Add an approved amount to outstanding, net of any credit balance from overpayments."""
+    from_balance = min(state.credit_balance[index], amount)
+    state.credit_balance[index] -= from_balance
+    state.outstanding[index] += amount - from_balance
+
+
+def _store_decision(
+    product: Product,
+    event: Application | Purchase,
+    term: int | None,
+    result: DecisionResult,
+    available_after: int,
+    score_now: int,
+    policy: Policy,
+) -> list[object]:
+    return [
+        product,
+        result.outcome,
+        event.amount,
+        result.approved,
+        result.apr,
+        term,
+        [str(r) for r in result.reasons],
+        score_now,
+        result.limit,
+        available_after,
+        event.occurred_at.isoformat(),
+        policy.version,
+    ]
+
+
+def _stored_decision(user_id: str, event_id: str, stored: list[object]) -> Decision:
+    (product, outcome, requested, approved, apr, term, reasons, score_then, limit, available, decided_at,
+     version) = stored  # fmt: skip
+    return Decision.model_validate(
+        {
+            "decision_id": decision_id(user_id, event_id),
+            "request_event_id": event_id,
+            "user_id": user_id,
+            "product": product,
+            "outcome": outcome,
+            "requested_amount": requested,
+            "approved_amount": approved,
+            "apr": apr,
+            "term_months": term,
+            "reasons": reasons,
+            "score": score_then,
+            "limit": limit,
+            "available_after": available,
+            "decided_at": decided_at,
+            "policy_version": version,
+        }
+    )
+
+
+# -- facts: everything that is not a request -------------------------------------------------------
+
+
+def _handle_fact(state: UserState, event: Event, now: int, policy: Policy) -> None:
+    day = local_day(now, policy)
+    if isinstance(event, AccountOpened):
+        state.segment = event.segment
+        state.monthly_income = event.monthly_income
+        state.invited = list(dict.fromkeys(event.invited_products))
+        state.opened_at = min(state.opened_at, now)
+    elif isinstance(event, AccountStatus):
+        state.status = event.status
+    elif isinstance(event, Sale):
+        add_to_window(state.sales, day, event.amount)
+    elif isinstance(event, Refund):
+        _apply_refund(state, event, day)
+    elif isinstance(event, Repayment):
+        _apply_repayment(state, event, now, policy)
+    elif isinstance(event, Delinquency):
+        _apply_delinquency(state, event, day, policy)
+
+
+def _refund_problem(state: UserState, refund: Refund) -> str | None:
+    """Why a refund cannot be applied, or None."""
+    target = refund.purchase_event_id
+    purchase = state.purchases.get(target)
+    if purchase is None:
+        stored = state.decisions.get(target)
+        if stored is not None and stored[1] == "declined":
+            return f"purchase_event_id: purchase {target!r} was declined, so there is nothing to refund"
+        return (
+            f"purchase_event_id: unknown purchase {target!r} (not among this user's recent purchases); "
+            "refund not applied"
+        )
+    remaining = purchase[0] - purchase[1]
+    if refund.amount > remaining:
+        return (
+            f"amount: refund of {fen_to_yuan(refund.amount)} exceeds what is left of purchase {target!r} "
+            f"({fen_to_yuan(remaining)} of {fen_to_yuan(purchase[0])}); refund not applied"
+        )
+    return None
+
+
+def _apply_refund(state: UserState, refund: Refund, day: int) -> None:
+    purchase = state.purchases[refund.purchase_event_id]
+    purchase[1] += refund.amount
+    add_to_window(state.refunds, day, refund.amount)
+    if purchase[2]:  # a credit purchase: the bnpl limit comes back
+        index = _INDEX["bnpl"]
+        repaid = min(refund.amount, state.outstanding[index])
+        state.outstanding[index] -= repaid
+        state.credit_balance[index] += refund.amount - repaid
+
+
+def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: Policy) -> None:
+    index = _INDEX[repayment.product]
+    owed = state.outstanding[index]
+    paid = min(owed, repayment.amount)
+    state.outstanding[index] = owed - paid
+    state.credit_balance[index] += repayment.amount - paid  # an overpayment is kept, not lost
+    if owed == 0:
+        return  # nothing was owed: not a repayment behaviour the score should reward
+    days_late = (local_date(now, policy) - repayment.due_date).days
+    if days_late > policy.rules.grace_days:
+        state.late_repayment_days.append(local_day(now, policy))
+        del state.late_repayment_days[:-_MAX_LATE_DAYS_KEPT]
+    else:
+        state.on_time_repayments += 1
+
+
+def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: Policy) -> None:
+    index = _INDEX[report.product]
+    state.days_past_due[index] = report.days_past_due
+    state.amount_overdue[index] = report.amount_overdue
+    expired = day - state.worst_dpd_day >= policy.windows.late_history_days
+    if report.days_past_due >= state.worst_dpd or expired:
+        state.worst_dpd = max(report.days_past_due, 0 if expired else state.worst_dpd)
+        state.worst_dpd_day = day
+
+
+# -- bounded memories ----------------------------------------------------------------------------
+
+
+def _remember(memory: dict[str, V], key: str, bound: int, value: V) -> None:
+    """Insert, then drop the oldest entries beyond ``bound``."""
+    memory[key] = value
+    while len(memory) > bound:
+        del memory[next(iter(memory))]
+
+
+def _remember_purchase(state: UserState, event_id: str, purchase: list[int], policy: Policy) -> None:
+    _remember(state.purchases, event_id, policy.memory.purchases, purchase)

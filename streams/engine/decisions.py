@@ -1,0 +1,104 @@
+"""Decisions: approve, partially approve or decline a request, with the reasons, then the price.
+
+The order of work: hard rules (status, overdue, eligibility, term, velocity, score, minimum) each add
+their reason and decline together; then the amount is checked against the product's available limit
+and the regulatory guardrails, which may cut it to a partial offer; then the APR by score tier,
+clamped to the guardrails. Reasons are produced here, where the decision is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from schemas.events import PRODUCTS, Product
+from schemas.outputs import DecisionOutcome, Reason
+from streams.engine.features import SECONDS_PER_DAY
+from streams.engine.limits import eligible
+from streams.engine.state import UserState
+from streams.policy import Policy
+
+__all__ = ["DecisionResult", "decide", "format_apr", "personal_loan_headroom"]
+
+_INDEX = {product: i for i, product in enumerate(PRODUCTS)}
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    outcome: DecisionOutcome
+    approved: int  # fen
+    apr: str
+    reasons: list[Reason]
+    limit: int  # fen: the product limit the decision was taken against
+
+
+def format_apr(rate: Decimal) -> str:
+    """Wire form of an annual rate: "0" for none, else four decimals ("0.1825")."""
+    return "0" if rate == 0 else f"{rate:.4f}"
+
+
+def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:
+    """(room under the per-person cap, room under the income cap) for personal online loans, in fen."""
+    guard = policy.guardrails
+    combined = sum(state.outstanding[_INDEX[p]] for p in guard.personal_loan_products)
+    if state.monthly_income is None:
+        income_cap = guard.no_income_personal_loan_cap
+    else:
+        income_cap = state.monthly_income * 12 // guard.annual_income_divisor
+    return max(0, guard.personal_loan_cap - combined), max(0, income_cap - combined)
+
+
+def decide(
+    state: UserState, product: Product, amount: int, term_months: int | None, now: int, policy: Policy
+) -> DecisionResult:
+    """Decide one request against the state as it stands before the request."""
+    rules = policy.products[product]
+    index = _INDEX[product]
+    limit = state.limits[index]
+    reasons: list[Reason] = []
+    if state.status == "closed":
+        reasons.append(Reason.ACCOUNT_CLOSED)
+    elif state.status == "frozen":
+        reasons.append(Reason.ACCOUNT_FROZEN)
+    if any(state.days_past_due):
+        reasons.append(Reason.OVERDUE)
+    if not eligible(state, product, rules):
+        reasons.append(Reason.NOT_INVITED if rules.eligibility == "invited" else Reason.NOT_MERCHANT)
+    if rules.terms and term_months not in rules.terms:
+        reasons.append(Reason.INVALID_TERM)
+    if product != "bnpl":
+        day_ago = now - SECONDS_PER_DAY
+        if sum(1 for t in state.applications if t > day_ago) >= policy.rules.max_applications_24h:
+            reasons.append(Reason.VELOCITY)
+    if state.score < rules.min_score:
+        reasons.append(Reason.SCORE_TOO_LOW)
+    if amount < rules.min_amount:
+        reasons.append(Reason.BELOW_MINIMUM)
+    if reasons:
+        return DecisionResult("declined", 0, "0", reasons, limit)
+
+    # What each constraint leaves room for; the smallest binds, and only binding ones are reasons.
+    rooms = [(Reason.INSUFFICIENT_LIMIT, max(0, limit - state.outstanding[index]))]
+    if product in policy.guardrails.personal_loan_products:
+        cap_room, income_room = personal_loan_headroom(state, policy)
+        rooms += [(Reason.REGULATORY_CAP, cap_room), (Reason.INCOME_CAP, income_room)]
+    allowed = min(room for _, room in rooms)
+
+    apr = _apr(product, state.score, policy)
+    if amount <= allowed:
+        return DecisionResult("approved", amount, apr, [], limit)
+    binding = [reason for reason, room in rooms if room == allowed]
+    offer = allowed - allowed % rules.partial_step
+    if rules.allow_partial and offer >= rules.min_amount:
+        return DecisionResult("partial", offer, apr, binding, limit)
+    if rules.allow_partial:
+        binding.append(Reason.BELOW_MINIMUM)  # what could be offered is below the product minimum
+    return DecisionResult("declined", 0, "0", binding, limit)
+
+
+def _apr(product: Product, score: int, policy: Policy) -> str:
+    rules = policy.products[product]
+    if not rules.apr_tiers:
+        return "0"
+    guard = policy.guardrails
+    return format_apr(min(guard.max_apr, max(guard.min_apr, rules.apr(score))))

@@ -1,0 +1,32 @@
+"""The points scorecard: each policy factor turns one feature into points; the score is their sum
+on top of the base, clamped to the policy's range. Reasons for a change are the factors whose points
+moved most.
+"""
+
+from __future__ import annotations
+
+from schemas.outputs import ScoreFactor
+from streams.policy import Policy
+
+__all__ = ["score", "top_factors"]
+
+
+def score(features: dict[str, float], policy: Policy) -> tuple[int, list[int]]:
+    """(score, points per factor in policy order)."""
+    card = policy.score
+    points = [factor.points(features[factor.feature]) for factor in card.factors]
+    return max(card.minimum, min(card.maximum, card.base + sum(points))), points
+
+
+def top_factors(previous: list[int] | None, current: list[int], policy: Policy) -> list[ScoreFactor]:
+    """The factors that moved the score most (biggest change first; ties in policy order).
+
+    For a first score, the factors that weigh most in it.
+    """
+    factors = policy.score.factors
+    if previous is None or len(previous) != len(current):
+        weights = [abs(p) for p in current]
+    else:
+        weights = [abs(c - p) for p, c in zip(previous, current, strict=True)]
+    ranked = sorted((i for i, w in enumerate(weights) if w), key=lambda i: -weights[i])
+    return [factors[i].name for i in ranked[: policy.score.top_factors]]

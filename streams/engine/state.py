@@ -1,0 +1,165 @@
+"""A user's credit state: compact, bounded, versioned, and serialised with a fast codec.
+
+The whole value is written to the table's changelog on every event, so everything here is bounded:
+windows are day buckets pruned to the longest window, and the idempotency memory is a ring of the
+most recent event ids, decisions and purchases (sizes in the policy's [memory]).
+Per-product lists are indexed in PRODUCTS order (bnpl, cash_loan, installment_loan, business_loan).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+__all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchase", "UserState"]
+
+STATE_VERSION: Final = 1
+N_PRODUCTS: Final = 4
+
+# A decision kept for re-emission: [product index, outcome, requested, approved, apr, term,
+# reasons, score, limit, available_after, decided_at (ISO text), policy_version].
+StoredDecision = list[Any]
+# A purchase kept for refunds: [amount fen, refunded fen, funded by credit (0/1), local day].
+StoredPurchase = list[int]
+
+
+class StateDecodeError(ValueError):
+    """Stored state bytes that this version cannot read."""
+
+
+@dataclass(slots=True)
+class UserState:
+    """Everything the engine knows about one user. Integers are fen, seconds or day numbers."""
+
+    user_id: str
+    segment: str
+    status: str
+    opened_at: int  # epoch seconds: account_opened, or the first event
+    clock: int  # epoch seconds: the latest occurred_at seen (event time only)
+    monthly_income: int | None = None
+    invited: list[str] = field(default_factory=list)
+    score: int = 0
+    factor_points: list[int] = field(default_factory=list)
+    limits: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
+    outstanding: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
+    credit_balance: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)  # overpayments
+    days_past_due: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
+    amount_overdue: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
+    worst_dpd: int = 0  # worst days past due seen ...
+    worst_dpd_day: int = 0  # ... and the local day it was last reached
+    on_time_repayments: int = 0
+    late_repayment_days: list[int] = field(default_factory=list)  # local days of late repayments
+    spend: dict[int, int] = field(default_factory=dict)  # local day -> purchases (fen)
+    refunds: dict[int, int] = field(default_factory=dict)  # local day -> refunds (fen)
+    sales: dict[int, int] = field(default_factory=dict)  # local day -> merchant sales (fen)
+    applications: list[int] = field(default_factory=list)  # epoch seconds of recent applications
+    seen: dict[str, None] = field(default_factory=dict)  # recent event ids, oldest first
+    decisions: dict[str, StoredDecision] = field(default_factory=dict)  # request event id -> decision
+    purchases: dict[str, StoredPurchase] = field(default_factory=dict)  # purchase event id -> purchase
+
+    def copy(self) -> UserState:
+        """A copy whose containers are new: the engine never mutates the state it was given."""
+        return UserState(
+            self.user_id,
+            self.segment,
+            self.status,
+            self.opened_at,
+            self.clock,
+            self.monthly_income,
+            list(self.invited),
+            self.score,
+            list(self.factor_points),
+            list(self.limits),
+            list(self.outstanding),
+            list(self.credit_balance),
+            list(self.days_past_due),
+            list(self.amount_overdue),
+            self.worst_dpd,
+            self.worst_dpd_day,
+            self.on_time_repayments,
+            list(self.late_repayment_days),
+            dict(self.spend),
+            dict(self.refunds),
+            dict(self.sales),
+            list(self.applications),
+            dict(self.seen),
+            dict(self.decisions),  # stored decisions are never mutated, only replaced
+            {k: list(v) for k, v in self.purchases.items()},
+        )
+
+    # -- serialisation ------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON: a version, then the fields in declaration order."""
+        return orjson.dumps(
+            [
+                STATE_VERSION,
+                self.user_id,
+                self.segment,
+                self.status,
+                self.opened_at,
+                self.clock,
+                self.monthly_income,
+                self.invited,
+                self.score,
+                self.factor_points,
+                self.limits,
+                self.outstanding,
+                self.credit_balance,
+                self.days_past_due,
+                self.amount_overdue,
+                self.worst_dpd,
+                self.worst_dpd_day,
+                self.on_time_repayments,
+                self.late_repayment_days,
+                list(self.spend.items()),
+                list(self.refunds.items()),
+                list(self.sales.items()),
+                self.applications,
+                list(self.seen),
+                list(self.decisions.items()),
+                list(self.purchases.items()),
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UserState:
+        try:
+            fields = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise StateDecodeError(f"stored state is not JSON: {exc}") from exc
+        if not isinstance(fields, list) or not fields or fields[0] != STATE_VERSION:
+            version = fields[0] if isinstance(fields, list) and fields else None
+            raise StateDecodeError(f"stored state version {version!r} is not {STATE_VERSION}")
+        (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
+         balance, dpd, overdue, worst, worst_day, on_time, late_days, spend, refunds, sales, apps, seen,
+         decisions, purchases) = fields  # fmt: skip
+        return cls(
+            user_id,
+            segment,
+            status,
+            opened_at,
+            clock,
+            income,
+            invited,
+            score,
+            points,
+            limits,
+            outstanding,
+            balance,
+            dpd,
+            overdue,
+            worst,
+            worst_day,
+            on_time,
+            late_days,
+            dict(spend),
+            dict(refunds),
+            dict(sales),
+            apps,
+            dict.fromkeys(seen),
+            dict(decisions),
+            dict(purchases),
+        )

@@ -1,0 +1,205 @@
+"""Properties that hold for any sequence of events (hypothesis): balances, guardrails, idempotency,
+determinism."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.events import PRODUCTS, Event
+from schemas.outputs import Decision
+from streams.engine import UserState, apply
+from streams.engine.apply import EngineOutput
+from streams.policy import Policy, default_policy
+from tests.unit.engine.builders import START, event, policy_with
+
+POLICY = default_policy()
+USERS = ("u-a", "u-b")
+fen_amounts = st.one_of(
+    st.integers(min_value=1, max_value=800_000),  # everyday amounts, up to 8,000 yuan
+    st.integers(min_value=500_000, max_value=6_000_000),  # loan-sized, up to 60,000 yuan
+)
+amounts = fen_amounts.map(lambda fen: f"{fen // 100}.{fen % 100:02d}")
+# A policy whose limits exceed the regulatory caps, so that the caps are what binds.
+GENEROUS = policy_with(
+    {
+        "products": {
+            "cash_loan": {
+                "limit_tiers": [{"min_score": 350, "limit": 200000}],
+                "income_multiple": "100",
+                "no_income_limit": 200000,
+                "min_score": 350,
+            },
+            "installment_loan": {"limit_tiers": [{"min_score": 350, "limit": 50000}], "min_score": 350},
+            "bnpl": {"min_score": 350},
+        }
+    }
+)
+POLICIES = st.sampled_from([POLICY, GENEROUS])
+
+applications = st.fixed_dictionaries(
+    {
+        "type": st.just("application"),
+        "product": st.sampled_from(["cash_loan", "installment_loan", "business_loan"]),
+        "amount": amounts,
+        "term_months": st.sampled_from([3, 6, 6, 9, 12, 12, 24]),
+    }
+)
+step = st.one_of(
+    applications,
+    applications,
+    st.fixed_dictionaries(
+        {
+            "type": st.just("account_opened"),
+            "segment": st.sampled_from(["consumer", "merchant"]),
+            "monthly_income": st.one_of(st.none(), amounts),
+            "invited_products": st.lists(st.sampled_from(PRODUCTS), max_size=2),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("account_status"), "status": st.sampled_from(["active", "frozen", "closed"])}
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("purchase"),
+            "amount": amounts,
+            "merchant_id": st.just("m"),
+            "merchant_category": st.just("c"),
+            "funding": st.sampled_from(["credit", "own"]),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("refund"), "amount": amounts, "purchase_event_id": st.integers(0, 30).map(str)}
+    ),
+    st.fixed_dictionaries({"type": st.just("sale"), "amount": amounts}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("repayment"),
+            "product": st.sampled_from(PRODUCTS),
+            "amount": amounts,
+            "due_date": st.dates(START.date() - timedelta(days=60), START.date() + timedelta(days=400)).map(
+                str
+            ),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("delinquency"),
+            "product": st.sampled_from(PRODUCTS),
+            "days_past_due": st.sampled_from([0, 0, 3, 31, 61, 95]),
+            "amount_overdue": st.just("0"),
+        }
+    ),
+    applications,
+)
+timelines = st.lists(
+    st.tuples(st.sampled_from(USERS), st.integers(0, 72), step, st.integers(0, 9)), min_size=1, max_size=60
+)
+
+
+def build(timeline: list[tuple[str, int, dict[str, Any], int]]) -> list[Event]:
+    """Events in order; a step's last number < 2 makes it a redelivery of an earlier event instead."""
+    events: list[Event] = []
+    now = START
+    for number, (user, hours, fields, redeliver) in enumerate(timeline):
+        now += timedelta(hours=hours)
+        if redeliver < 2 and events:
+            events.append(events[redeliver * len(events) // 2])
+            continue
+        events.append(event(event_id=str(number), user_id=user, occurred_at=now.isoformat(), **fields))
+    return events
+
+
+def run(events: list[Event]) -> tuple[dict[str, UserState], list[EngineOutput]]:
+    states: dict[str, UserState] = {}
+    outputs: list[EngineOutput] = []
+    for item in events:
+        result = apply(states.get(item.user_id), item, POLICY)
+        states[item.user_id] = result.state
+        outputs.extend(result.outputs)
+    return states, outputs
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines, POLICIES)
+def test_balances_and_guardrails_hold_after_every_event(
+    timeline: list[tuple[str, int, dict[str, Any], int]], policy: Policy
+) -> None:
+    states: dict[str, UserState] = {}
+    for item in build(timeline):
+        before = states.get(item.user_id)
+        result = apply(before, item, policy)
+        state = states[item.user_id] = result.state
+        assert all(amount >= 0 for amount in state.outstanding)
+        assert all(amount >= 0 for amount in state.credit_balance)
+        decisions = [o for o in result.outputs if isinstance(o, Decision)]
+        is_request = item.type == "application" or (item.type == "purchase" and item.funding == "credit")
+        assert len(decisions) == (1 if is_request else 0)
+        for decision in decisions:
+            if decision.outcome == "declined":
+                assert decision.approved_amount == 0 and decision.reasons
+                continue
+            if result.duplicate:
+                continue
+            index = PRODUCTS.index(decision.product)
+            assert 0 < decision.approved_amount <= decision.requested_amount
+            assert state.outstanding[index] <= decision.limit
+            assert decision.available_after == decision.limit - state.outstanding[index]
+            assert Decimal(decision.apr) <= Decimal("0.24")
+            assert (decision.outcome == "approved") == (decision.reasons == [])
+            guard = policy.guardrails
+            if decision.product in guard.personal_loan_products:
+                personal = sum(state.outstanding[PRODUCTS.index(p)] for p in guard.personal_loan_products)
+                assert personal <= guard.personal_loan_cap
+                income_cap = (
+                    guard.no_income_personal_loan_cap
+                    if state.monthly_income is None
+                    else state.monthly_income * 12 // guard.annual_income_divisor
+                )
+                assert personal <= income_cap
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines)
+def test_a_redelivered_event_changes_nothing(timeline: list[tuple[str, int, dict[str, Any], int]]) -> None:
+    states: dict[str, UserState] = {}
+    for item in build(timeline):
+        first = apply(states.get(item.user_id), item, POLICY)
+        states[item.user_id] = first.state
+        again = apply(first.state, item, POLICY)
+        assert again.duplicate
+        assert again.state.to_bytes() == first.state.to_bytes()
+        first_decisions = [o for o in first.outputs if isinstance(o, Decision)]
+        assert again.outputs == ([] if first.rejection else first_decisions)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines)
+def test_the_same_events_give_the_same_outputs_and_state(
+    timeline: list[tuple[str, int, dict[str, Any], int]],
+) -> None:
+    events = build(timeline)
+    states_a, outputs_a = run(events)
+    states_b, outputs_b = run(events)
+    assert [o.model_dump_json() for o in outputs_a] == [o.model_dump_json() for o in outputs_b]
+    assert {u: s.to_bytes() for u, s in states_a.items()} == {u: s.to_bytes() for u, s in states_b.items()}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines)
+def test_state_survives_its_own_serialisation(timeline: list[tuple[str, int, dict[str, Any], int]]) -> None:
+    """What the worker does (state through the changelog bytes) decides exactly like replay (objects)."""
+    events = build(timeline)
+    _, in_memory = run(events)
+    stored: dict[str, bytes] = {}
+    through_bytes: list[EngineOutput] = []
+    for item in events:
+        raw = stored.get(item.user_id)
+        result = apply(UserState.from_bytes(raw) if raw else None, item, POLICY)
+        stored[item.user_id] = result.state.to_bytes()
+        through_bytes.extend(result.outputs)
+    assert through_bytes == in_memory

@@ -1,0 +1,127 @@
+"""`creditstream replay`: JSONL in, every output as JSONL out, bad lines dead-lettered, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.policy import DEFAULT_POLICY_PATH
+
+EVENTS = [
+    {
+        "event_id": "o1",
+        "type": "account_opened",
+        "user_id": "u1",
+        "occurred_at": "2026-01-01T10:00:00+08:00",
+        "segment": "consumer",
+        "monthly_income": "15000",
+    },
+    {
+        "event_id": "p1",
+        "type": "purchase",
+        "user_id": "u1",
+        "occurred_at": "2026-01-02T10:00:00+08:00",
+        "amount": "500",
+        "merchant_id": "m",
+        "merchant_category": "food",
+        "funding": "credit",
+    },
+    {
+        "event_id": "a1",
+        "type": "application",
+        "user_id": "u2",
+        "occurred_at": "2026-01-02T11:00:00+08:00",
+        "product": "cash_loan",
+        "amount": "1000",
+        "term_months": 6,
+    },
+    {
+        "event_id": "r1",
+        "type": "refund",
+        "user_id": "u1",
+        "occurred_at": "2026-01-03T10:00:00+08:00",
+        "amount": "900",
+        "purchase_event_id": "p1",
+    },
+]
+
+
+def write_log(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def replay(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams", "replay", *map(str, args)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture()
+def log(tmp_path: Path) -> Path:
+    lines = [orjson.dumps(e) for e in EVENTS]
+    lines.insert(2, b"{not json")
+    return write_log(tmp_path / "events.jsonl", lines)
+
+
+def test_replay_writes_every_output_with_its_type_and_dead_letters_bad_lines(log: Path) -> None:
+    result = replay(log)
+    assert result.returncode == 0, result.stderr
+    outputs = [orjson.loads(line) for line in result.stdout.splitlines()]
+    kinds = [o["type"] for o in outputs]
+    assert kinds.count("decision") == 2
+    assert {"score_changed", "limit_changed", "dead_letter"} <= set(kinds)
+    dead = [o for o in outputs if o["type"] == "dead_letter"]
+    assert [(d["source_topic"], d["offset"]) for d in dead] == [("replay", 3), ("replay", 5)]
+    assert dead[0]["error"].startswith("not valid JSON") and dead[0]["raw"] == "{not json"
+    assert "exceeds what is left of purchase 'p1'" in dead[1]["error"]
+    assert b"5 lines, 3 applied, 0 duplicates, 2 dead letters, 2 users" in result.stderr
+
+
+def test_replay_is_deterministic_and_writes_to_out(log: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert replay(log, "--out", first).returncode == 0
+    assert replay(log, "--out", second).returncode == 0
+    assert first.read_bytes() == second.read_bytes() == replay(log).stdout
+    assert first.read_bytes()
+
+
+def test_replay_uses_the_given_policy(log: Path, tmp_path: Path) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        DEFAULT_POLICY_PATH.read_text().replace('version = "2026.11-default"', 'version = "strict"')
+    )
+    result = replay(log, "--policy", strict)
+    decisions = [orjson.loads(x) for x in result.stdout.splitlines() if b'"decision"' in x]
+    assert {d["policy_version"] for d in decisions} == {"strict"}
+
+
+def test_a_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = replay(tmp_path / "nope.jsonl")
+    assert result.returncode == 2
+    assert b"cannot read input file" in result.stderr and b"nope.jsonl" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("policy_text", "words"),
+    [("version = ", b"is not valid TOML"), ('version = "x"\n', b"rules: Field required")],
+)
+def test_a_bad_policy_is_a_clear_error(log: Path, tmp_path: Path, policy_text: str, words: bytes) -> None:
+    policy = tmp_path / "bad.toml"
+    policy.write_text(policy_text)
+    result = replay(log, "--policy", policy)
+    assert result.returncode == 2
+    assert words in result.stderr and b"bad.toml" in result.stderr
+
+
+def test_a_missing_policy_file_is_a_clear_error(log: Path, tmp_path: Path) -> None:
+    result = replay(log, "--policy", tmp_path / "missing.toml")
+    assert result.returncode == 2
+    assert b"cannot read policy file" in result.stderr

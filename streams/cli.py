@@ -25,6 +25,9 @@ app = typer.Typer(
 )
 schemas_app = typer.Typer(help="Event contracts: export the JSON Schema files.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+BENCH_DIR = Path(".cache") / "bench"
 
 PolicyOption = Annotated[
     Path | None, typer.Option("--policy", help="Policy TOML file (default: the packaged default policy).")
@@ -98,6 +101,91 @@ def schemas_export(
         return
     for path in write_schema_files():
         typer.echo(str(path))
+
+
+@app.command()
+def simulate(
+    users: Annotated[int, typer.Option(min=1, help="How many users.")] = 1000,
+    days: Annotated[int, typer.Option(min=1, help="How many days of event time.")] = 90,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same events.")] = 1,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write JSONL here (default: standard output).")
+    ] = None,
+    kafka: Annotated[bool, typer.Option("--kafka", help="Send to Kafka (KAFKA_BOOTSTRAP_SERVERS).")] = False,
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="Events per second (default: as fast as possible).")
+    ] = None,
+    policy: PolicyOption = None,
+) -> None:
+    """Generate a synthetic population's events over event time (deterministic for a seed)."""
+    from streams.feed import feed_lines
+    from streams.simulation import Simulation
+
+    if kafka and out is not None:
+        fail("--out and --kafka exclude each other: choose where the events go")
+    simulation = Simulation(users=users, days=days, seed=seed, policy=policy_or_exit(policy))
+    sent = feed_lines(simulation.lines(), out=out, kafka=kafka, rate=rate, label="simulate", total=None)
+    by_type = ", ".join(f"{n} {t}" for t, n in sorted(simulation.counts.items()))
+    personas = ", ".join(f"{n} {p}" for p, n in sorted(simulation.personas.items()))
+    typer.echo(f"simulate: {sent} events ({by_type}); users by persona: {personas}", err=True)
+
+
+@app.command()
+def produce(
+    input_file: Annotated[Path, typer.Argument(metavar="FILE.jsonl", help="Events, one JSON object a line.")],
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="Events per second (default: as fast as possible).")
+    ] = None,
+    send_invalid: Annotated[
+        bool, typer.Option("--send-invalid", help="Also send lines that fail validation (dead-letter tests).")
+    ] = False,
+) -> None:
+    """Send a JSONL file of events to their topics (KAFKA_BOOTSTRAP_SERVERS) with the producer helper."""
+    from schemas.producer import CreditEventProducer, ProducerError
+    from streams.feed import bootstrap_servers, produce_file
+
+    if not input_file.is_file():
+        fail(f"cannot read input file {input_file}: no such file")
+    try:
+        with CreditEventProducer(bootstrap_servers()) as producer:
+            summary = produce_file(input_file, producer, rate=rate, send_invalid=send_invalid)
+    except ProducerError as exc:
+        fail(str(exc), code=1)
+    typer.echo(summary.text(), err=True)
+
+
+@bench_app.command("decode")
+def bench_decode_command(
+    events: Annotated[int, typer.Option(min=1000, help="How many simulated events to decode.")] = 300_000,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
+    / "decode.json",
+) -> None:
+    """Events per second that one core decodes and validates."""
+    from streams.bench import bench_decode, ensure_simulated_log
+
+    log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, policy_or_exit(None))
+    with log.open("rb") as source:
+        lines = [line.rstrip(b"\n") for line in source][:events]
+    result = bench_decode(lines)
+    typer.echo(result.text())
+    result.write_json(json_out)
+
+
+@bench_app.command("replay")
+def bench_replay_command(
+    events: Annotated[int, typer.Option(min=1000, help="Size of the simulated log.")] = 1_000_000,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
+    / "replay.json",
+    policy: PolicyOption = None,
+) -> None:
+    """Events per second of replay (decode, engine, encode, write) over a simulated log."""
+    from streams.bench import bench_replay, ensure_simulated_log
+
+    loaded = policy_or_exit(policy)
+    log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, loaded)
+    result = bench_replay(log, loaded)
+    typer.echo(result.text())
+    result.write_json(json_out)
 
 
 def main() -> None:

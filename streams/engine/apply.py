@@ -11,6 +11,7 @@ product order (bnpl, cash_loan, installment_loan, business_loan).
 from __future__ import annotations
 
 import uuid
+from bisect import insort
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
@@ -37,10 +38,11 @@ from streams.engine.features import (
     local_date,
     local_day,
     prune,
+    prune_applications,
 )
 from streams.engine.limits import compute_limits
 from streams.engine.scoring import score, top_factors
-from streams.engine.state import UserState
+from streams.engine.state import StoredDecision, StoredPurchase, UserState
 from streams.policy import Policy
 
 __all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
@@ -83,8 +85,8 @@ def new_user(event: Event, policy: Policy) -> UserState:
         opened_at=now,
         clock=now,
     )
-    state.score, state.factor_points = score(compute_features(state, policy), policy)
-    state.limits = [limit for limit, _ in compute_limits(state, state.score, policy)]
+    state.score, state.factor_points = score(compute_features(state, policy, 0), policy)
+    state.limits = [limit for limit, _ in compute_limits(state, state.score, policy, 0)]
     return state
 
 
@@ -114,7 +116,11 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
         _remember(base.seen, event.event_id, policy.memory.event_ids, None)
         return Applied(base, [], rejection=rejection)
 
+    previous_day = local_day(new.clock, policy)
     new.clock = max(new.clock, now)
+    if local_day(new.clock, policy) != previous_day:
+        prune(new, policy)
+    prune_applications(new, policy)
     if isinstance(event, Application | Purchase):
         decision = _handle_request(new, event, now, policy)
         if decision is not None:
@@ -122,15 +128,15 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
     else:
         _handle_fact(new, event, now, policy)
 
-    prune(new, policy)
-    new.score, new.factor_points = score(compute_features(new, policy), policy)
-    limits = compute_limits(new, new.score, policy)
+    sales = sum(new.sales.values())
+    new.score, new.factor_points = score(compute_features(new, policy, sales), policy)
+    limits = compute_limits(new, new.score, policy, sales)
     new.limits = [limit for limit, _ in limits]
 
     changed_at = event.occurred_at
     if new.score != previous_score:
         outputs.append(
-            ScoreChanged(
+            ScoreChanged.model_construct(
                 user_id=new.user_id,
                 score=new.score,
                 previous_score=previous_score,
@@ -143,7 +149,7 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
     for product, (limit, reason), previous in zip(PRODUCTS, limits, previous_limits, strict=True):
         if limit != previous:
             outputs.append(
-                LimitChanged(
+                LimitChanged.model_construct(
                     user_id=new.user_id,
                     product=product,
                     limit=limit,
@@ -166,8 +172,8 @@ def _handle_request(
     day = local_day(now, policy)
     if isinstance(event, Purchase):
         if event.funding == "own":
-            add_to_window(state.spend, day, event.amount)
-            _remember_purchase(state, event.event_id, [event.amount, 0, 0, day], policy)
+            add_to_window(state, state.spend, day, event.amount, policy)
+            _remember_purchase(state, event.event_id, (event.amount, 0, 0, day), policy)
             return None
         product: Product = "bnpl"
         term: int | None = None
@@ -176,16 +182,32 @@ def _handle_request(
 
     result = decide(state, product, event.amount, term, now, policy)
     if isinstance(event, Application):
-        state.applications.append(now)
+        insort(state.applications, now)
     if result.approved:
         _book(state, _INDEX[product], result.approved)
         if isinstance(event, Purchase):
-            add_to_window(state.spend, day, result.approved)
-            _remember_purchase(state, event.event_id, [result.approved, 0, 1, day], policy)
+            add_to_window(state, state.spend, day, result.approved, policy)
+            _remember_purchase(state, event.event_id, (result.approved, 0, 1, day), policy)
     available_after = max(0, result.limit - state.outstanding[_INDEX[product]])
     stored = _store_decision(product, event, term, result, available_after, state.score, policy)
     _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
-    return _stored_decision(state.user_id, event.event_id, stored)
+    return Decision.model_construct(
+        decision_id=decision_id(state.user_id, event.event_id),
+        request_event_id=event.event_id,
+        user_id=state.user_id,
+        product=product,
+        outcome=result.outcome,
+        requested_amount=event.amount,
+        approved_amount=result.approved,
+        apr=result.apr,
+        term_months=term,
+        reasons=result.reasons,
+        score=state.score,
+        limit=result.limit,
+        available_after=available_after,
+        decided_at=event.occurred_at,
+        policy_version=policy.version,
+    )
 
 
 def _book(state: UserState, index: int, amount: int) -> None:
@@ -203,24 +225,25 @@ def _store_decision(
     available_after: int,
     score_now: int,
     policy: Policy,
-) -> list[object]:
-    return [
+) -> StoredDecision:
+    return (
         product,
         result.outcome,
         event.amount,
         result.approved,
         result.apr,
         term,
-        [str(r) for r in result.reasons],
+        tuple(str(r) for r in result.reasons),
         score_now,
         result.limit,
         available_after,
         event.occurred_at.isoformat(),
         policy.version,
-    ]
+    )
 
 
-def _stored_decision(user_id: str, event_id: str, stored: list[object]) -> Decision:
+def _stored_decision(user_id: str, event_id: str, stored: StoredDecision) -> Decision:
+    """A kept decision, rebuilt (and validated) for re-emission on a redelivered request."""
     (product, outcome, requested, approved, apr, term, reasons, score_then, limit, available, decided_at,
      version) = stored  # fmt: skip
     return Decision.model_validate(
@@ -234,7 +257,7 @@ def _stored_decision(user_id: str, event_id: str, stored: list[object]) -> Decis
             "approved_amount": approved,
             "apr": apr,
             "term_months": term,
-            "reasons": reasons,
+            "reasons": list(reasons),
             "score": score_then,
             "limit": limit,
             "available_after": available,
@@ -257,9 +280,9 @@ def _handle_fact(state: UserState, event: Event, now: int, policy: Policy) -> No
     elif isinstance(event, AccountStatus):
         state.status = event.status
     elif isinstance(event, Sale):
-        add_to_window(state.sales, day, event.amount)
+        add_to_window(state, state.sales, day, event.amount, policy)
     elif isinstance(event, Refund):
-        _apply_refund(state, event, day)
+        _apply_refund(state, event, day, policy)
     elif isinstance(event, Repayment):
         _apply_repayment(state, event, now, policy)
     elif isinstance(event, Delinquency):
@@ -287,11 +310,11 @@ def _refund_problem(state: UserState, refund: Refund) -> str | None:
     return None
 
 
-def _apply_refund(state: UserState, refund: Refund, day: int) -> None:
-    purchase = state.purchases[refund.purchase_event_id]
-    purchase[1] += refund.amount
-    add_to_window(state.refunds, day, refund.amount)
-    if purchase[2]:  # a credit purchase: the bnpl limit comes back
+def _apply_refund(state: UserState, refund: Refund, day: int, policy: Policy) -> None:
+    amount, refunded, by_credit, purchase_day = state.purchases[refund.purchase_event_id]
+    state.purchases[refund.purchase_event_id] = (amount, refunded + refund.amount, by_credit, purchase_day)
+    add_to_window(state, state.refunds, day, refund.amount, policy)
+    if by_credit:  # a credit purchase: the bnpl limit comes back
         index = _INDEX["bnpl"]
         repaid = min(refund.amount, state.outstanding[index])
         state.outstanding[index] -= repaid
@@ -308,7 +331,7 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
         return  # nothing was owed: not a repayment behaviour the score should reward
     days_late = (local_date(now, policy) - repayment.due_date).days
     if days_late > policy.rules.grace_days:
-        state.late_repayment_days.append(local_day(now, policy))
+        insort(state.late_repayment_days, local_day(now, policy))
         del state.late_repayment_days[:-_MAX_LATE_DAYS_KEPT]
     else:
         state.on_time_repayments += 1
@@ -334,5 +357,5 @@ def _remember(memory: dict[str, V], key: str, bound: int, value: V) -> None:
         del memory[next(iter(memory))]
 
 
-def _remember_purchase(state: UserState, event_id: str, purchase: list[int], policy: Policy) -> None:
+def _remember_purchase(state: UserState, event_id: str, purchase: StoredPurchase, policy: Policy) -> None:
     _remember(state.purchases, event_id, policy.memory.purchases, purchase)

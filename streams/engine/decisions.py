@@ -9,7 +9,6 @@ clamped to the guardrails. Reasons are produced here, where the decision is made
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import DecisionOutcome, Reason
@@ -18,7 +17,7 @@ from streams.engine.limits import eligible
 from streams.engine.state import UserState
 from streams.policy import Policy
 
-__all__ = ["DecisionResult", "decide", "format_apr", "personal_loan_headroom"]
+__all__ = ["DecisionResult", "decide", "personal_loan_headroom"]
 
 _INDEX = {product: i for i, product in enumerate(PRODUCTS)}
 
@@ -30,11 +29,6 @@ class DecisionResult:
     apr: str
     reasons: list[Reason]
     limit: int  # fen: the product limit the decision was taken against
-
-
-def format_apr(rate: Decimal) -> str:
-    """Wire form of an annual rate: "0" for none, else four decimals ("0.1825")."""
-    return "0" if rate == 0 else f"{rate:.4f}"
 
 
 def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:
@@ -84,7 +78,7 @@ def decide(
         rooms += [(Reason.REGULATORY_CAP, cap_room), (Reason.INCOME_CAP, income_room)]
     allowed = min(room for _, room in rooms)
 
-    apr = _apr(product, state.score, policy)
+    apr = rules.priced_apr(state.score, policy.guardrails)
     if amount <= allowed:
         return DecisionResult("approved", amount, apr, [], limit)
     binding = [reason for reason, room in rooms if room == allowed]
@@ -94,11 +88,3 @@ def decide(
     if rules.allow_partial:
         binding.append(Reason.BELOW_MINIMUM)  # what could be offered is below the product minimum
     return DecisionResult("declined", 0, "0", binding, limit)
-
-
-def _apr(product: Product, score: int, policy: Policy) -> str:
-    rules = policy.products[product]
-    if not rules.apr_tiers:
-        return "0"
-    guard = policy.guardrails
-    return format_apr(min(guard.max_apr, max(guard.min_apr, rules.apr(score))))

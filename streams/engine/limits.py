@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, Decimal
-
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason
-from streams.engine.features import local_day, window_sum
 from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
@@ -25,50 +22,34 @@ def eligible(state: UserState, product: Product, rules: ProductPolicy) -> bool:
     return True
 
 
-def compute_limits(state: UserState, score: int, policy: Policy) -> list[tuple[int, LimitReason]]:
-    """(limit in fen, reason) for each product, in PRODUCTS order."""
+def compute_limits(state: UserState, score: int, policy: Policy, sales: int) -> list[tuple[int, LimitReason]]:
+    """(limit in fen, reason) for each product, in PRODUCTS order; ``sales`` is the 90-day sales."""
     if state.status == "closed":
         return [(0, LimitReason.ACCOUNT_CLOSED)] * len(PRODUCTS)
     if non_performing(state, policy):
         return [(0, LimitReason.NON_PERFORMING)] * len(PRODUCTS)
-    return [_product_limit(state, product, score, policy) for product in PRODUCTS]
+    return [_product_limit(state, product, score, policy.products[product], sales) for product in PRODUCTS]
 
 
-def _product_limit(state: UserState, product: Product, score: int, policy: Policy) -> tuple[int, LimitReason]:
-    rules = policy.products[product]
+def _product_limit(
+    state: UserState, product: Product, score: int, rules: ProductPolicy, sales: int
+) -> tuple[int, LimitReason]:
     if not eligible(state, product, rules):
         return 0, LimitReason.NOT_ELIGIBLE
     if score < rules.min_score:
         return 0, LimitReason.SCORE_TOO_LOW
     if rules.sales_share_tiers:
-        share = Decimal(0)
-        for share_tier in rules.sales_share_tiers:
-            if score >= share_tier.min_score:
-                share = share_tier.share
-        sales = window_sum(state.sales, local_day(state.clock, policy), policy.windows.long_days)
-        limit = int((sales * share).to_integral_value(ROUND_FLOOR))
-        reason = LimitReason.SALES_VOLUME
+        limit, reason = rules.sales_limit(score, sales), LimitReason.SALES_VOLUME
     else:
-        limit = 0
-        for tier in rules.limit_tiers:
-            if score >= tier.min_score:
-                limit = tier.limit
-        reason = LimitReason.SCORE_TIER
-        income_cap = _income_cap(state, rules)
+        limit, reason = rules.tier_limit(score), LimitReason.SCORE_TIER
+        income_cap = rules.income_limit(state.monthly_income)
         if income_cap is not None and income_cap < limit:
             limit, reason = income_cap, LimitReason.INCOME_MULTIPLE
     if limit > rules.max_limit:
         limit, reason = rules.max_limit, LimitReason.PRODUCT_MAXIMUM
+    limit -= limit % rules.limit_step  # whole steps: small input changes do not move the limit
     if limit < rules.min_limit:
         # A product with a floor (installment_loan: 5,000) is not offered below it; never raised to it,
         # which would override the income cap.
         return 0, reason
     return limit, reason
-
-
-def _income_cap(state: UserState, rules: ProductPolicy) -> int | None:
-    if state.monthly_income is None:
-        return rules.no_income_limit
-    if rules.income_multiple is None:
-        return None
-    return int((state.monthly_income * rules.income_multiple).to_integral_value(ROUND_FLOOR))

@@ -18,11 +18,11 @@ __all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchas
 STATE_VERSION: Final = 1
 N_PRODUCTS: Final = 4
 
-# A decision kept for re-emission: [product index, outcome, requested, approved, apr, term,
-# reasons, score, limit, available_after, decided_at (ISO text), policy_version].
-StoredDecision = list[Any]
-# A purchase kept for refunds: [amount fen, refunded fen, funded by credit (0/1), local day].
-StoredPurchase = list[int]
+# A decision kept for re-emission: (product, outcome, requested, approved, apr, term, reasons,
+# score, limit, available_after, decided_at (ISO text), policy_version). Immutable, so copies share it.
+StoredDecision = tuple[Any, ...]
+# A purchase kept for refunds: (amount fen, refunded fen, funded by credit (0/1), local day).
+StoredPurchase = tuple[int, int, int, int]
 
 
 class StateDecodeError(ValueError):
@@ -85,8 +85,8 @@ class UserState:
             dict(self.sales),
             list(self.applications),
             dict(self.seen),
-            dict(self.decisions),  # stored decisions are never mutated, only replaced
-            {k: list(v) for k, v in self.purchases.items()},
+            dict(self.decisions),  # values are tuples: shared, never mutated
+            dict(self.purchases),
         )
 
     # -- serialisation ------------------------------------------------------------------------
@@ -160,6 +160,6 @@ class UserState:
             dict(sales),
             apps,
             dict.fromkeys(seen),
-            dict(decisions),
-            dict(purchases),
+            {key: (*d[:6], tuple(d[6]), *d[7:]) for key, d in decisions},
+            {key: tuple(p) for key, p in purchases},
         )

@@ -7,7 +7,9 @@ logic. ``load_policy`` turns a bad file into a PolicyError naming the file, the 
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_right
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -78,6 +80,15 @@ class Factor(_Strict):
     feature: Feature
     bins: list[Bin] = Field(min_length=1)
 
+    # Compiled on first use into plain tuples (cached_property lives in the instance dict; pydantic's
+    # private attributes cost microseconds per access, and this runs for every factor of every event).
+    @cached_property
+    def bin_table(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """(upper bounds as floats, points): looked up by bisection."""
+        return tuple(float(b.below) for b in self.bins if b.below is not None), tuple(
+            b.points for b in self.bins
+        )
+
     @model_validator(mode="after")
     def _bins_ascend(self) -> Self:
         bounds = [b.below for b in self.bins[:-1]]
@@ -89,10 +100,8 @@ class Factor(_Strict):
 
     def points(self, value: float) -> int:
         """Points for a feature value: the first bin it is below, else the last."""
-        for b in self.bins:
-            if b.below is None or value < b.below:
-                return b.points
-        return self.bins[-1].points  # pragma: no cover - the last bin has no bound
+        bounds, points = self.bin_table
+        return points[bisect_right(bounds, value)]
 
 
 class ScorePolicy(_Strict):
@@ -147,6 +156,45 @@ class ProductPolicy(_Strict):
     apr_tiers: list[AprTier] = []
     allow_partial: bool = False
     partial_step: MoneyOrZero = 1
+    limit_step: MoneyOrZero = 1
+
+    # Compiled on first use (see Factor.bin_table): tier lookups by bisection, ratios as integers.
+    @cached_property
+    def limit_table(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return tuple(t.min_score for t in self.limit_tiers), tuple(t.limit for t in self.limit_tiers)
+
+    @cached_property
+    def share_table(self) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+        tiers = self.sales_share_tiers
+        return tuple(t.min_score for t in tiers), tuple(t.share.as_integer_ratio() for t in tiers)
+
+    @cached_property
+    def income_ratio(self) -> tuple[int, int] | None:
+        return None if self.income_multiple is None else self.income_multiple.as_integer_ratio()
+
+    def tier_limit(self, score: int) -> int:
+        """The score tier's limit in fen (0 below the first tier)."""
+        scores, limits = self.limit_table
+        index = bisect_right(scores, score)
+        return limits[index - 1] if index else 0
+
+    def sales_limit(self, score: int, sales: int) -> int:
+        """The score tier's share of ``sales`` (fen), rounded down (0 below the first tier)."""
+        scores, shares = self.share_table
+        index = bisect_right(scores, score)
+        if not index:
+            return 0
+        numerator, denominator = shares[index - 1]
+        return sales * numerator // denominator
+
+    def income_limit(self, monthly_income: int | None) -> int | None:
+        """The income cap in fen: a multiple of monthly income, or the no-income limit; None if none."""
+        if monthly_income is None:
+            return self.no_income_limit
+        ratio = self.income_ratio
+        if ratio is None:
+            return None
+        return monthly_income * ratio[0] // ratio[1]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -159,8 +207,8 @@ class ProductPolicy(_Strict):
             )
         if self.min_limit > self.max_limit:
             raise ValueError("min_limit must not exceed max_limit")
-        if self.partial_step <= 0:
-            raise ValueError("partial_step must be greater than 0")
+        if self.partial_step <= 0 or self.limit_step <= 0:
+            raise ValueError("partial_step and limit_step must be greater than 0")
         if bool(self.terms) != bool(self.apr_tiers):
             raise ValueError("a product with terms needs apr_tiers (and one without terms, none)")
         return self
@@ -172,6 +220,13 @@ class ProductPolicy(_Strict):
             if score >= tier.min_score:
                 rate = tier.apr
         return rate
+
+    def priced_apr(self, score: int, guardrails: Guardrails) -> str:
+        """The wire APR for a score: the tier rate clamped to the guardrails; "0" with no tiers."""
+        if not self.apr_tiers:
+            return "0"
+        rate = min(guardrails.max_apr, max(guardrails.min_apr, self.apr(score)))
+        return f"{rate:.4f}"
 
 
 class Guardrails(_Strict):
@@ -190,7 +245,6 @@ class Rules(_Strict):
 
 
 class Windows(_Strict):
-    short_days: int = Field(ge=1, le=366)
     long_days: int = Field(ge=1, le=366)
     velocity_days: int = Field(ge=1, le=366)
     late_history_days: int = Field(ge=1, le=3660)

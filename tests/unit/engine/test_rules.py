@@ -140,8 +140,13 @@ def test_business_loans_are_for_merchants_and_sized_from_90_day_sales() -> None:
     share = Decimal("0.20")  # the default tier share at the merchant's score
     assert merchant.limit("business_loan") == int(yuan(20000) * share)
     merchant.at(days=80)  # the first sale has left the 90-day window
-    merchant.sale("1")
-    assert merchant.limit("business_loan") == int(yuan(10001) * share)
+    merchant.sale("5000")
+    assert merchant.limit("business_loan") == int(yuan(15000) * share)
+    # Sales-sized limits move in whole steps (1,000 yuan), not with every sale.
+    changes_before = len(limit_changes(merchant.outputs))
+    merchant.sale("10")
+    assert merchant.limit("business_loan") == int(yuan(15000) * share)
+    assert len(limit_changes(merchant.outputs)) == changes_before
 
 
 def test_a_score_below_the_product_minimum_is_declined() -> None:

@@ -81,7 +81,7 @@ def test_a_user_who_goes_30_60_90_days_past_due_then_cures() -> None:
 
     user.at(days=30).overdue("bnpl", 90, "1000")
     assert user.state is not None
-    holding_at_zero = compute_limits(user.state, user.score, user.policy)
+    holding_at_zero = compute_limits(user.state, user.score, user.policy, sales=0)
     assert holding_at_zero == [(0, LimitReason.NON_PERFORMING)] * 4
     assert Reason.OVERDUE in decision_of(user.borrow("cash_loan", "500")).reasons
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import jiter
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -18,6 +18,7 @@ from schemas.outputs import DeadLetter, Output
 __all__ = [
     "MAX_RAW_BYTES",
     "DecodeError",
+    "DecodeErrorKind",
     "dead_letter",
     "decode_event",
     "decode_output",
@@ -32,11 +33,18 @@ _VALIDATE_EVENT: Final = _EVENT_ADAPTER.validator.validate_python  # skips a wra
 _EVENT_TYPES: Final = ", ".join(sorted(_EVENT_ADAPTER.json_schema()["discriminator"]["mapping"]))
 
 
+DecodeErrorKind = Literal["empty", "not_utf8", "not_json", "not_object", "invalid_event"]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeError:
-    """Why a message is not a valid event; ``event_type`` and ``user_id`` when they could be read."""
+    """Why a message is not a valid event; ``event_type`` and ``user_id`` when they could be read.
+
+    ``kind`` is a closed set (for metrics labels); ``reason`` is the readable detail.
+    """
 
     reason: str
+    kind: DecodeErrorKind
     event_type: str | None = None
     user_id: str | None = None
 
@@ -44,17 +52,17 @@ class DecodeError:
 def decode_event(raw: bytes | None) -> Event | DecodeError:
     """Raw message value -> validated event, or a DecodeError naming the problem."""
     if not raw:
-        return DecodeError("empty message")
+        return DecodeError("empty message", "empty")
     try:
         document = jiter.from_json(raw, float_mode="decimal", allow_inf_nan=True)
     except ValueError as exc:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as utf8_error:
-            return DecodeError(f"not UTF-8: invalid byte at position {utf8_error.start}")
-        return DecodeError(f"not valid JSON: {exc}")
+            return DecodeError(f"not UTF-8: invalid byte at position {utf8_error.start}", "not_utf8")
+        return DecodeError(f"not valid JSON: {exc}", "not_json")
     if not isinstance(document, dict):
-        return DecodeError(f"expected a JSON object, got {_json_kind(document)}")
+        return DecodeError(f"expected a JSON object, got {_json_kind(document)}", "not_object")
     try:
         event: Event = _VALIDATE_EVENT(document)
         return event
@@ -63,6 +71,7 @@ def decode_event(raw: bytes | None) -> Event | DecodeError:
         user_id = document.get("user_id")
         return DecodeError(
             format_validation_error(exc, event_type if isinstance(event_type, str) else None),
+            "invalid_event",
             event_type if isinstance(event_type, str) else None,
             user_id if isinstance(user_id, str) else None,
         )

@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_TYPE_TOPIC",
     "INPUT_TOPICS",
     "OUTPUT_TOPICS",
+    "SHADOW_DECISIONS",
     "TopicSpec",
     "topic_for_event_type",
 ]
@@ -102,6 +103,16 @@ OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
+        "credit.applied",
+        "output",
+        (),  # carries input messages, byte for byte as received
+        "Every input message, as received, in the order the worker applied it (an audit log; "
+        "messages refused for a key that is not their user_id are left out, never having been applied): "
+        "replaying it with `creditstream replay` reproduces the live outputs byte for byte, whatever "
+        "the interleaving of the four input topics was.",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
         "credit.dead-letter",
         "output",
         ("dead_letter",),
@@ -111,6 +122,15 @@ OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = INPUT_TOPICS + OUTPUT_TOPICS
+
+SHADOW_DECISIONS = TopicSpec(
+    "credit.decisions.shadow",
+    "output",
+    ("decision",),
+    "Shadow mode: the challenger policy's decisions on live traffic; they never change state.",
+    retention_ms=30 * DAY_MS,
+)
+"""Created only when the worker runs with a challenger policy."""
 
 EVENT_TYPE_TOPIC: dict[str, str] = {
     event_type: spec.name for spec in ALL_TOPICS for event_type in spec.event_types

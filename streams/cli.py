@@ -47,6 +47,24 @@ def policy_or_exit(path: Path | None) -> Policy:
 
 
 @app.command()
+def worker() -> None:
+    """Run the live worker (configured by environment variables: see README, Configuration)."""
+    from kafka.errors import KafkaError
+
+    from streams.admin import CoPartitioningError
+    from streams.settings import Settings, SettingsError
+    from streams.worker import run_worker
+
+    try:
+        settings = Settings.from_environment()
+        run_worker(settings)
+    except (SettingsError, PolicyError, CoPartitioningError) as exc:
+        fail(str(exc))
+    except KafkaError as exc:
+        fail(f"cannot reach Kafka at the configured KAFKA_BOOTSTRAP_SERVERS: {exc}", code=1)
+
+
+@app.command()
 def replay(
     input_file: Annotated[
         Path, typer.Argument(metavar="INPUT.jsonl", help="Input events, one JSON object a line.")
@@ -141,17 +159,53 @@ def produce(
     ] = False,
 ) -> None:
     """Send a JSONL file of events to their topics (KAFKA_BOOTSTRAP_SERVERS) with the producer helper."""
-    from schemas.producer import CreditEventProducer, ProducerError
-    from streams.feed import bootstrap_servers, produce_file
+    from kafka.errors import KafkaError
+
+    from schemas.producer import ProducerError
+    from streams.admin import CoPartitioningError
+    from streams.feed import connect_producer, produce_file
+    from streams.settings import SettingsError
 
     if not input_file.is_file():
         fail(f"cannot read input file {input_file}: no such file")
     try:
-        with CreditEventProducer(bootstrap_servers()) as producer:
+        with connect_producer() as producer:
             summary = produce_file(input_file, producer, rate=rate, send_invalid=send_invalid)
-    except ProducerError as exc:
-        fail(str(exc), code=1)
+    except (SettingsError, CoPartitioningError) as exc:
+        fail(str(exc))
+    except (ProducerError, KafkaError) as exc:
+        fail(f"Kafka: {exc}", code=1)
     typer.echo(summary.text(), err=True)
+
+
+@app.command()
+def dump(
+    topic: Annotated[str, typer.Argument(help="Topic name as in the catalogue, e.g. credit.applied.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write JSONL here (default: standard output).")
+    ] = None,
+) -> None:
+    """Write a topic's messages as JSONL, partition by partition (KAFKA_BOOTSTRAP_SERVERS)."""
+    from kafka.errors import KafkaError
+
+    from streams.dump import dump_topic
+    from streams.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_environment()
+        sink = out.open("wb") if out is not None else sys.stdout.buffer
+        count = 0
+        for value in dump_topic(
+            settings.bootstrap_servers, settings.topic(topic), settings.kafka_python_config()
+        ):
+            sink.write(value + b"\n")
+            count += 1
+        sink.flush()
+    except (SettingsError, ValueError) as exc:
+        fail(str(exc))
+    except KafkaError as exc:
+        fail(f"Kafka: {exc}", code=1)
+    typer.echo(f"dump: {count} messages from {settings.topic(topic)}", err=True)
 
 
 @bench_app.command("decode")

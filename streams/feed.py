@@ -6,7 +6,7 @@ helper (schemas.producer): topic from the type, key = user_id, acks=all, idempot
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
 import time
 from collections import Counter
@@ -18,15 +18,31 @@ import orjson
 
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
+from schemas.topics import ALL_TOPICS
+from streams.admin import ensure_topics
 from streams.progress import progress_bar
+from streams.settings import Settings
 
-__all__ = ["Pacer", "ProduceSummary", "bootstrap_servers", "feed_lines", "produce_file"]
-
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+__all__ = ["Pacer", "ProduceSummary", "connect_producer", "feed_lines", "produce_file"]
 
 
-def bootstrap_servers() -> str:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+def connect_producer() -> CreditEventProducer:
+    """A producer configured like the worker (environment), after making sure the topics exist.
+
+    The topics are created from the catalogue first, so that sending never depends on a broker's
+    auto-creation, which would give an input topic one partition and break co-partitioning.
+    """
+    settings = Settings.from_environment()
+    ensure_topics(
+        settings.bootstrap_servers,
+        settings.partitions,
+        replication_factor=settings.replication_factor,
+        topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in ALL_TOPICS],
+        client_config=settings.kafka_python_config(),
+    )
+    return CreditEventProducer(
+        settings.bootstrap_servers, topic_prefix=settings.topic_prefix, **settings.kafka_python_config()
+    )
 
 
 class Pacer:
@@ -59,7 +75,7 @@ def feed_lines(
     sent = 0
     with progress_bar(label, total) as advance:
         if kafka:
-            with CreditEventProducer(bootstrap_servers()) as producer:
+            with connect_producer() as producer:
                 for line in lines:
                     pacer.wait()
                     head = orjson.loads(line)

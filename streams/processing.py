@@ -7,20 +7,23 @@ exception.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from schemas.codec import DecodeError, dead_letter, decode_event, encode
+from schemas.outputs import Decision
 from schemas.topics import EVENT_TYPE_TOPIC
-from streams.engine import UserState, apply
+from streams.engine import StateDecodeError, UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy
 
 __all__ = ["DEAD_LETTER_TOPIC", "Message", "Step", "process"]
 
 DEAD_LETTER_TOPIC: Final = EVENT_TYPE_TOPIC["dead_letter"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +53,46 @@ class Step:
     outputs: list[tuple[str, bytes]] = field(default_factory=list)
     engine_outputs: list[EngineOutput] = field(default_factory=list)
     dead_letter_reason: str | None = None
+    dead_letter_kind: str | None = None  # closed set, for metrics: a DecodeErrorKind, key_mismatch, rejected
     duplicate: bool = False
+    shadow_decisions: list[Decision] = field(default_factory=list)
 
 
-def process(message: Message, load_state: Callable[[str], UserState | None], policy: Policy) -> Step:
-    """Decode the message, apply it to its user's state, and encode what comes out."""
+def process(
+    message: Message,
+    load_state: Callable[[str], UserState | None],
+    policy: Policy,
+    challenger: Policy | None = None,
+) -> Step:
+    """Decode the message, apply it to its user's state, and encode what comes out.
+
+    With a ``challenger`` policy (shadow mode), a request is also decided by the challenger on the
+    same state as it stood before the request; that decision goes to ``shadow_decisions`` and its
+    state is thrown away, so the challenger never changes anything.
+
+    Never raises: a message that breaks anything, even a bug, becomes a dead letter that says what
+    happened (kind "internal_error"), so one message can never stop the stream or be lost.
+    """
+    try:
+        return _process(message, load_state, policy, challenger)
+    except StateDecodeError as exc:
+        return _dead(
+            message, f"the user's stored state cannot be read: {exc}", "state_unreadable", None, None
+        )
+    except Exception as exc:
+        log.exception("internal error on %s[%s]@%s", message.topic, message.partition, message.offset)
+        return _dead(message, f"internal error: {type(exc).__name__}: {exc}", "internal_error", None, None)
+
+
+def _process(
+    message: Message,
+    load_state: Callable[[str], UserState | None],
+    policy: Policy,
+    challenger: Policy | None,
+) -> Step:
     event = decode_event(message.value)
     if isinstance(event, DecodeError):
-        return _dead(message, event.reason, event.user_id, event.event_type)
+        return _dead(message, event.reason, event.kind, event.user_id, event.event_type)
     if message.key is not None and message.key != event.user_id.encode():
         # A message keyed by anything but its user_id may sit on another user's partition, and
         # its user's state on another worker: applying it would split the user's state.
@@ -65,15 +100,17 @@ def process(message: Message, load_state: Callable[[str], UserState | None], pol
             message,
             f"key {message.key.decode('utf-8', 'replace')!r} does not match user_id {event.user_id!r}; "
             "every message must be keyed by its user_id",
+            "key_mismatch",
             event.user_id,
             event.type,
         )
-    applied = apply(load_state(event.user_id), event, policy)
+    before = load_state(event.user_id)
+    applied = apply(before, event, policy)
     if applied.rejection is not None:
-        step = _dead(message, applied.rejection, event.user_id, event.type)
+        step = _dead(message, applied.rejection, "rejected", event.user_id, event.type)
         step.state = applied.state
         return step
-    return Step(
+    step = Step(
         user_id=event.user_id,
         event_type=event.type,
         state=applied.state,
@@ -81,16 +118,22 @@ def process(message: Message, load_state: Callable[[str], UserState | None], pol
         engine_outputs=applied.outputs,
         duplicate=applied.duplicate,
     )
+    if challenger is not None and not applied.duplicate:
+        step.shadow_decisions = [
+            o for o in apply(before, event, challenger).outputs if isinstance(o, Decision)
+        ]
+    return step
 
 
-def _dead(message: Message, reason: str, user_id: str | None, event_type: str | None) -> Step:
+def _dead(message: Message, reason: str, kind: str, user_id: str | None, event_type: str | None) -> Step:
     record = dead_letter(
         message.value,
         reason,
         source_topic=message.topic,
         partition=message.partition,
         offset=message.offset,
-        key=message.key,
+        # Replay has no Kafka key; the user_id (when readable) is what the key would have been.
+        key=message.key if message.key is not None or user_id is None else user_id.encode(),
         received_at=message.timestamp,
     )
     return Step(
@@ -99,4 +142,5 @@ def _dead(message: Message, reason: str, user_id: str | None, event_type: str | 
         state=None,
         outputs=[(DEAD_LETTER_TOPIC, encode(record))],
         dead_letter_reason=reason,
+        dead_letter_kind=kind,
     )

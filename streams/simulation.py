@@ -131,7 +131,13 @@ class Simulation:
     summarise what was produced."""
 
     def __init__(
-        self, users: int, days: int, seed: int, policy: Policy, start: datetime = DEFAULT_START
+        self,
+        users: int,
+        days: int,
+        seed: int,
+        policy: Policy,
+        start: datetime = DEFAULT_START,
+        id_prefix: str = "",
     ) -> None:
         if users < 1 or days < 1:
             raise ValueError("users and days must be at least 1")
@@ -146,7 +152,10 @@ class Simulation:
             persona = chooser.choices(PERSONAS, weights=[p.share for p in PERSONAS])[0]
             prefix = "m" if persona.segment == "merchant" else "u"
             user = _User(
-                f"{prefix}{index:07d}", persona, random.Random(f"{seed}:{index}"), chooser.randint(1, 28)
+                f"{id_prefix}{prefix}{index:07d}",
+                persona,
+                random.Random(f"{seed}:{index}"),
+                chooser.randint(1, 28),
             )
             if persona.trouble:
                 user.trouble_day = user.rng.randint(days // 6, max(days // 6, days // 2))

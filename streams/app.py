@@ -1,0 +1,95 @@
+"""The one place that builds the Faust app and wires settings, topics, the table and metrics.
+
+Agents (streams.agents) and web pages (streams.web) are installed onto the parts built here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import CollectorRegistry
+
+from schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
+from streams.agents import install_agents
+from streams.components import CreditApp
+from streams.metrics import DomainMetrics
+from streams.policy import Policy
+from streams.settings import Settings
+from streams.web import install_web
+
+__all__ = ["CreditApp", "create_app"]
+
+USERS_TABLE = "users"
+
+
+def create_app(settings: Settings, policy: Policy, challenger: Policy | None = None) -> CreditApp:
+    """Build the app with its topics, table and metrics; install the agent and the web pages."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(settings.state_dir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        web_enabled=True,
+    )
+    registry = CollectorRegistry()
+    setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="faust")
+
+    def topic(name: str) -> Any:
+        return app.topic(
+            settings.topic(name), partitions=settings.partitions, key_serializer="raw", value_serializer="raw"
+        )
+
+    outputs = {spec.name: topic(spec.name) for spec in OUTPUT_TOPICS}
+    if challenger is not None:
+        outputs[SHADOW_DECISIONS.name] = topic(SHADOW_DECISIONS.name)
+    parts = CreditApp(
+        app=app,
+        settings=settings,
+        policy=policy,
+        challenger=challenger,
+        inputs=app.topic(
+            *(settings.topic(spec.name) for spec in INPUT_TOPICS),
+            key_serializer="raw",
+            value_serializer="raw",
+        ),
+        outputs=outputs,
+        users=app.Table(
+            USERS_TABLE,
+            partitions=settings.partitions,
+            key_type=bytes,  # Faust picks the table's serializers from these types: bytes means raw
+            value_type=bytes,
+            default=None,
+        ),
+        metrics=DomainMetrics.create(registry),
+        registry=registry,
+    )
+    install_agents(parts)
+    install_web(parts)
+    return parts
+
+
+def _credentials(settings: Settings) -> Any:
+    context = settings.ssl_context()
+    if settings.security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None

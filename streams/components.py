@@ -1,0 +1,31 @@
+"""The parts of a running worker that its agent and web pages share (built by streams.app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from streams.metrics import DomainMetrics
+from streams.policy import Policy
+from streams.settings import Settings
+
+__all__ = ["CreditApp"]
+
+
+@dataclass
+class CreditApp:
+    """The Faust app and what its agent and pages use."""
+
+    app: faust.App
+    settings: Settings
+    policy: Policy
+    challenger: Policy | None
+    inputs: Any  # faust topic over the four input topics
+    outputs: dict[str, Any]  # catalogue name -> faust topic
+    users: Any  # faust table: user_id bytes -> UserState bytes
+    metrics: DomainMetrics
+    registry: CollectorRegistry
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # for the lag gauge

@@ -1,0 +1,104 @@
+"""Domain metrics (prometheus-client), recorded by the shell, never by the engine.
+
+They live in the same registry as faust-streaming's own Prometheus sensor, so /metrics serves both.
+Label values are bounded: topics, event types, products, outcomes, reason codes and dead-letter
+kinds are all closed sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from schemas.outputs import Decision, LimitChanged, ScoreChanged
+from streams.engine import EngineOutput
+
+__all__ = ["DomainMetrics"]
+
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class DomainMetrics:
+    events: Counter
+    decisions: Counter
+    decline_reasons: Counter
+    dead_letters: Counter
+    latency: Histogram
+    score_changes: Counter
+    limit_changes: Counter
+    consumer_lag: Gauge
+    state_bytes: Histogram
+    shadow_decisions: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> DomainMetrics:
+        return cls(
+            events=Counter(
+                "creditstream_events",
+                "Input messages by topic and event type",
+                ["topic", "type"],
+                registry=registry,
+            ),
+            decisions=Counter(
+                "creditstream_decisions",
+                "Decisions by product and outcome",
+                ["product", "outcome"],
+                registry=registry,
+            ),
+            decline_reasons=Counter(
+                "creditstream_decline_reasons",
+                "Reason codes on declined and partial decisions",
+                ["product", "reason"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                "creditstream_dead_letters",
+                "Messages sent to the dead-letter topic",
+                ["reason"],
+                registry=registry,
+            ),
+            latency=Histogram(
+                "creditstream_event_to_decision_seconds",
+                "From the input record's timestamp to the decision's acknowledged send",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            score_changes=Counter(
+                "creditstream_score_changes", "score_changed events sent", registry=registry
+            ),
+            limit_changes=Counter(
+                "creditstream_limit_changes", "limit_changed events sent", ["product"], registry=registry
+            ),
+            consumer_lag=Gauge(
+                "creditstream_consumer_lag",
+                "Messages not yet processed, per input partition (high water mark - next offset)",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            state_bytes=Histogram(
+                "creditstream_state_bytes",
+                "Size of a user's stored state (written to the changelog on every event)",
+                buckets=(256, 512, 1024, 2048, 4096, 8192, 16384),
+                registry=registry,
+            ),
+            shadow_decisions=Counter(
+                "creditstream_shadow_decisions",
+                "Challenger decisions in shadow mode, and whether they agree with the champion",
+                ["product", "agrees"],
+                registry=registry,
+            ),
+        )
+
+    def record_outputs(self, outputs: list[EngineOutput]) -> None:
+        for output in outputs:
+            if isinstance(output, Decision):
+                self.decisions.labels(output.product, output.outcome).inc()
+                for reason in output.reasons:
+                    self.decline_reasons.labels(output.product, str(reason)).inc()
+            elif isinstance(output, ScoreChanged):
+                self.score_changes.inc()
+            elif isinstance(output, LimitChanged):
+                self.limit_changes.labels(output.product).inc()

@@ -1,0 +1,183 @@
+"""Worker settings from the environment, with documented defaults.
+
+Every setting is an environment variable; a bad value fails at start with a message naming the
+variable, the value and what is expected. Security settings are passed through to both Kafka
+clients (aiokafka inside Faust, kafka-python for topic admin).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
+
+_REPO_CACHE: Final = Path(".cache")
+
+# name -> (default, meaning): the single table of settings the README documents.
+ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
+    "KAFKA_BOOTSTRAP_SERVERS": ("127.0.0.1:9092", "Kafka bootstrap servers, comma separated host:port"),
+    "KAFKA_SECURITY_PROTOCOL": ("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    "KAFKA_SASL_MECHANISM": ("", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with SASL_*)"),
+    "KAFKA_SASL_USERNAME": ("", "SASL user name"),
+    "KAFKA_SASL_PASSWORD": ("", "SASL password"),
+    "KAFKA_SSL_CAFILE": ("", "CA bundle to verify the brokers (SSL, SASL_SSL); system CAs when empty"),
+    "KAFKA_SSL_CERTFILE": ("", "client certificate for mutual TLS"),
+    "KAFKA_SSL_KEYFILE": ("", "client private key for mutual TLS"),
+    "CREDITSTREAM_APP_ID": ("creditstream", "consumer group id and prefix of the table's changelog topic"),
+    "CREDITSTREAM_TOPIC_PREFIX": ("", "prefix for every topic name (isolates environments on one cluster)"),
+    "CREDITSTREAM_PARTITIONS": ("8", "partitions of every topic (all co-partitioned)"),
+    "CREDITSTREAM_REPLICATION_FACTOR": ("1", "replication factor of created topics"),
+    "CREDITSTREAM_STORE": ("rocksdb", "table store: rocksdb (durable, on disk) or memory"),
+    "CREDITSTREAM_STATE_DIR": (".cache/state", "where the worker keeps its RocksDB tables"),
+    "CREDITSTREAM_WEB_HOST": ("127.0.0.1", "address the web endpoints listen on (0.0.0.0 in a container)"),
+    "CREDITSTREAM_WEB_PORT": ("6066", "port of /users/{id}, /health, /ready, /metrics"),
+    "CREDITSTREAM_POLICY": ("", "policy TOML file; the packaged default policy when empty"),
+    "CREDITSTREAM_CHALLENGER_POLICY": (
+        "",
+        "shadow mode: a challenger policy decided on live traffic, never applied",
+    ),
+    "CREDITSTREAM_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+}
+
+_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_username: str
+    sasl_password: str = field(repr=False)
+    ssl_cafile: Path | None
+    ssl_certfile: Path | None
+    ssl_keyfile: Path | None
+    app_id: str
+    topic_prefix: str
+    partitions: int
+    replication_factor: int
+    store: str
+    state_dir: Path
+    web_host: str
+    web_port: int
+    policy_path: Path | None
+    challenger_policy_path: Path | None
+    log_level: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(name, ENVIRONMENT[name][0]).strip()
+
+        protocol = _choice("KAFKA_SECURITY_PROTOCOL", get("KAFKA_SECURITY_PROTOCOL").upper(), _PROTOCOLS)
+        mechanism = get("KAFKA_SASL_MECHANISM").upper()
+        if protocol.startswith("SASL_"):
+            _choice("KAFKA_SASL_MECHANISM", mechanism, _MECHANISMS)
+            for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
+                if not get(name):
+                    raise SettingsError(f"{name} is required when KAFKA_SECURITY_PROTOCOL={protocol}")
+        servers = get("KAFKA_BOOTSTRAP_SERVERS")
+        for server in servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(f"KAFKA_BOOTSTRAP_SERVERS: {server!r} is not host:port (got {servers!r})")
+        return cls(
+            bootstrap_servers=servers,
+            security_protocol=protocol,
+            sasl_mechanism=mechanism,
+            sasl_username=get("KAFKA_SASL_USERNAME"),
+            sasl_password=get("KAFKA_SASL_PASSWORD"),
+            ssl_cafile=_existing_file("KAFKA_SSL_CAFILE", get("KAFKA_SSL_CAFILE")),
+            ssl_certfile=_existing_file("KAFKA_SSL_CERTFILE", get("KAFKA_SSL_CERTFILE")),
+            ssl_keyfile=_existing_file("KAFKA_SSL_KEYFILE", get("KAFKA_SSL_KEYFILE")),
+            app_id=_identifier("CREDITSTREAM_APP_ID", get("CREDITSTREAM_APP_ID")),
+            topic_prefix=get("CREDITSTREAM_TOPIC_PREFIX"),
+            partitions=_integer("CREDITSTREAM_PARTITIONS", get("CREDITSTREAM_PARTITIONS"), 1, 10_000),
+            replication_factor=_integer(
+                "CREDITSTREAM_REPLICATION_FACTOR", get("CREDITSTREAM_REPLICATION_FACTOR"), 1, 32
+            ),
+            store=_choice("CREDITSTREAM_STORE", get("CREDITSTREAM_STORE").lower(), ("rocksdb", "memory")),
+            state_dir=Path(get("CREDITSTREAM_STATE_DIR")),
+            web_host=get("CREDITSTREAM_WEB_HOST"),
+            web_port=_integer("CREDITSTREAM_WEB_PORT", get("CREDITSTREAM_WEB_PORT"), 1, 65535),
+            policy_path=_existing_file("CREDITSTREAM_POLICY", get("CREDITSTREAM_POLICY")),
+            challenger_policy_path=_existing_file(
+                "CREDITSTREAM_CHALLENGER_POLICY", get("CREDITSTREAM_CHALLENGER_POLICY")
+            ),
+            log_level=_choice("CREDITSTREAM_LOG_LEVEL", get("CREDITSTREAM_LOG_LEVEL").upper(), _LEVELS),
+        )
+
+    def topic(self, name: str) -> str:
+        """A catalogue topic's name in this environment."""
+        return self.topic_prefix + name
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        if self.ssl_certfile is not None:
+            context.load_cert_chain(
+                str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+            )
+        return context
+
+    def kafka_python_config(self) -> dict[str, Any]:
+        """Security settings for kafka-python clients (topic admin)."""
+        config: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL_"):
+            config |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        if self.security_protocol.endswith("SSL"):
+            config |= {
+                "ssl_cafile": str(self.ssl_cafile) if self.ssl_cafile else None,
+                "ssl_certfile": str(self.ssl_certfile) if self.ssl_certfile else None,
+                "ssl_keyfile": str(self.ssl_keyfile) if self.ssl_keyfile else None,
+            }
+        return config
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _integer(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name}={number} is out of range {low}..{high}")
+    return number
+
+
+def _identifier(name: str, value: str) -> str:
+    if not value or not all(c.isalnum() or c in "-_." for c in value):
+        raise SettingsError(f"{name}={value!r} must be letters, digits, '-', '_' or '.'")
+    return value
+
+
+def _existing_file(name: str, value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise SettingsError(f"{name}={value!r}: no such file")
+    return path

@@ -1,0 +1,51 @@
+"""`creditstream worker`: settings from the environment, topics from the catalogue, then Faust."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from faust.worker import Worker
+
+from schemas.topics import ALL_TOPICS, SHADOW_DECISIONS
+from streams.admin import ensure_topics
+from streams.app import create_app
+from streams.policy import Policy, load_policy
+from streams.settings import Settings
+
+__all__ = ["prepare", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
+    """Load the policies and create the topics; raises PolicyError, SettingsError, CoPartitioningError."""
+    policy = load_policy(settings.policy_path)
+    challenger = load_policy(settings.challenger_policy_path) if settings.challenger_policy_path else None
+    specs = list(ALL_TOPICS) + ([SHADOW_DECISIONS] if challenger is not None else [])
+    created = ensure_topics(
+        settings.bootstrap_servers,
+        settings.partitions,
+        replication_factor=settings.replication_factor,
+        topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs],
+        client_config=settings.kafka_python_config(),
+    )
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    return policy, challenger
+
+
+def run_worker(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
+    policy, challenger = prepare(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    parts = create_app(settings, policy, challenger)
+    log.info(
+        "creditstream worker %s: policy %s%s, web on http://%s:%d",
+        settings.app_id,
+        policy.version,
+        f", challenger {challenger.version} in shadow mode" if challenger else "",
+        settings.web_host,
+        settings.web_port,
+    )
+    Worker(parts.app, loglevel=settings.log_level.lower(), redirect_stdouts=False).execute_from_commandline()

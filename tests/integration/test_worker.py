@@ -1,0 +1,261 @@
+"""The live worker on the real broker: outputs equal replay's byte for byte, duplicates change
+nothing, malformed messages are dead-lettered without stopping anything, the web endpoints and
+metrics answer, and a restart (with its local state wiped) loses nothing and applies nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.producer import CreditEventProducer
+from streams.policy import default_policy
+from streams.simulation import Simulation
+from tests.integration.worker_harness import (
+    Worker,
+    applied_count,
+    live_outputs,
+    outputs_by_user,
+    read_topic,
+    wait_until,
+)
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    prefix = f"w{uuid.uuid4().hex[:8]}."
+    directory = tmp_path_factory.mktemp("worker")
+    running = Worker(bootstrap, prefix, directory / "state", directory / "worker.log")
+    # Topics exist before the first message: the worker creates them at start.
+    running.start()
+    yield running
+    running.stop()
+
+
+def simulate(id_prefix: str, users: int = 30, days: int = 60, seed: int = 5) -> list[bytes]:
+    return list(Simulation(users, days, seed, default_policy(), id_prefix=id_prefix).lines())
+
+
+def users_of(lines: list[bytes]) -> set[str]:
+    return {orjson.loads(line)["user_id"] for line in lines}
+
+
+def send(worker: Worker, lines: list[bytes], twice: bool = False) -> None:
+    with CreditEventProducer(worker.bootstrap, topic_prefix=worker.prefix) as producer:
+        for line in lines:
+            head = orjson.loads(line)
+            for _ in range(2 if twice else 1):
+                producer.send_bytes(head["type"], head["user_id"], line)
+
+
+def replay_applied_log(worker: Worker, tmp_path: Path) -> list[bytes]:
+    """`creditstream dump credit.applied` then `creditstream replay`, as a user would."""
+    log = tmp_path / "applied.jsonl"
+    dumped = worker.run_cli("dump", "credit.applied", "--out", str(log))
+    assert dumped.returncode == 0, dumped.stderr
+    replayed = worker.run_cli("replay", str(log))
+    assert replayed.returncode == 0, replayed.stderr
+    return replayed.stdout.splitlines()
+
+
+def wait_for_outputs(worker: Worker, users: set[str], applied: int, tmp_path: Path) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """Wait until everything was applied and every expected output is out; (live, replayed) by user."""
+    wait_until(
+        lambda: applied_count(worker.bootstrap, worker.prefix, users) >= applied, 120, "the applied log"
+    )
+    expected = outputs_by_user(replay_applied_log(worker, tmp_path), users)
+    total = sum(len(v) for v in expected.values())
+
+    def live_complete() -> bool:
+        return (
+            sum(
+                len(v) for v in outputs_by_user(live_outputs(worker.bootstrap, worker.prefix), users).values()
+            )
+            >= total
+        )
+
+    wait_until(live_complete, 60, f"{total} outputs")
+    return outputs_by_user(live_outputs(worker.bootstrap, worker.prefix), users), expected
+
+
+def test_live_outputs_equal_replay_of_the_applied_log_byte_for_byte(worker: Worker, tmp_path: Path) -> None:
+    lines = simulate("e2e-")
+    users = users_of(lines)
+    send(worker, lines)
+    live, replayed = wait_for_outputs(worker, users, len(lines), tmp_path)
+    assert sum(len(v) for k, v in live.items() if k[1] == "decision") > 50
+    assert live == replayed
+    # Every request got exactly one decision.
+    requests = [orjson.loads(x) for x in lines]
+    requests = [r for r in requests if r["type"] == "application" or r.get("funding") == "credit"]
+    decided = [orjson.loads(d)["request_event_id"] for k, v in live.items() if k[1] == "decision" for d in v]
+    assert sorted(decided) == sorted(r["event_id"] for r in requests)
+
+
+def test_every_event_sent_twice_changes_nothing(worker: Worker, tmp_path: Path) -> None:
+    lines = simulate("dup-", users=15, seed=9)
+    users = users_of(lines)
+    send(worker, lines, twice=True)
+    live, replayed = wait_for_outputs(worker, users, 2 * len(lines), tmp_path)
+    assert live == replayed
+
+    # Re-emitted decisions are byte-identical copies: same decision_id, same everything.
+    decisions = [d for k, v in live.items() if k[1] == "decision" for d in v]
+    by_id: dict[str, set[bytes]] = {}
+    for raw in decisions:
+        by_id.setdefault(orjson.loads(raw)["decision_id"], set()).add(raw)
+    assert all(len(copies) == 1 for copies in by_id.values())
+    assert len(decisions) == 2 * len(by_id)
+
+    # The final state is what the events sent once give.
+    once = tmp_path / "once.jsonl"
+    once.write_bytes(
+        b"\n".join(dict.fromkeys(read_topic(worker.bootstrap, worker.prefix + "credit.applied"))) + b"\n"
+    )
+    single = worker.run_cli("replay", str(once))
+    single_outputs = outputs_by_user(single.stdout.splitlines(), users)
+    for user in users:
+        status, view = worker.get(f"/users/{user}")
+        assert status == 200
+        scores = [orjson.loads(s)["score"] for s in single_outputs.get((user, "score_changed"), [])]
+        assert view["score"] == scores[-1]
+        for key in ("score_changed", "limit_changed"):
+            assert live.get((user, key)) == single_outputs.get((user, key))
+
+
+MALFORMED = [
+    (b"{not json", "not valid JSON"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b"[1, 2, 3]", "expected a JSON object"),
+    (b'{"event_id": "bad-1", "type": "purchase", "user_id": "mal-u0000000"}', "Field required"),
+    (b'{"event_id": "bad-2", "type": "application", "user_id": "mal-u0000000", '
+     b'"occurred_at": "2026-01-05T10:00:00+08:00", "product": "cash_loan", "amount": "-5", "term_months": 6}',
+     "amount: must be greater than 0"),
+    (b'{"event_id": "bad-3", "type": "sale", "user_id": "mal-u0000001", '
+     b'"occurred_at": "2026-01-05T10:00:00Z", "amount": "10", "colour": "red"}', "colour: unknown field"),
+]  # fmt: skip
+
+
+def test_malformed_messages_are_dead_lettered_and_good_ones_still_decided(
+    worker: Worker, tmp_path: Path
+) -> None:
+    _, before = worker.get("/metrics")
+    lines = simulate("mal-", users=6, days=20, seed=3)
+    users = users_of(lines)
+    with CreditEventProducer(worker.bootstrap, topic_prefix=worker.prefix) as producer:
+        for index, line in enumerate(lines):
+            head = orjson.loads(line)
+            producer.send_bytes(head["type"], head["user_id"], line)
+            if index % 10 == 0 and index // 10 < len(MALFORMED):
+                raw, _ = MALFORMED[index // 10]
+                producer.send_bytes("purchase", "mal-u0000000", raw)
+        # A valid event keyed by another user: it would land on the wrong partition.
+        producer._producer.send(worker.prefix + "credit.transactions", key=b"someone-else", value=lines[-1])
+
+    wait_until(
+        lambda: len(read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter")) >= len(MALFORMED) + 1,
+        90,
+        "the dead letters",
+    )
+    dead = [orjson.loads(v) for v in read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter")]
+    for _, words in MALFORMED:
+        matches = [d for d in dead if words in d["error"]]
+        assert matches, f"no dead letter saying {words!r}: {[d['error'] for d in dead]}"
+        letter = matches[0]
+        assert letter["source_topic"] == worker.prefix + "credit.transactions"
+        assert letter["partition"] is not None and letter["offset"] is not None
+        assert letter["received_at"] is not None
+    assert any("does not match user_id" in d["error"] for d in dead)
+
+    live, replayed = wait_for_outputs(worker, users, len(lines), tmp_path)
+    # Unreadable messages cannot be tied to a user in replay; their dead letters were checked above.
+    assert {k: v for k, v in live.items() if k[1] != "dead_letter"} == {
+        k: v for k, v in replayed.items() if k[1] != "dead_letter"
+    }
+    requests = [orjson.loads(x) for x in lines]
+    requests = [r for r in requests if r["type"] == "application" or r.get("funding") == "credit"]
+    decided = [orjson.loads(d)["request_event_id"] for k, v in live.items() if k[1] == "decision" for d in v]
+    assert sorted(decided) == sorted(r["event_id"] for r in requests)
+    status, detail = worker.get("/ready")
+    assert status == 200 and detail["ready"] is True
+
+    _, after = worker.get("/metrics")
+    for kind in ("not_json", "not_utf8", "not_object", "invalid_event", "key_mismatch"):
+        assert _metric(after, "creditstream_dead_letters_total", f'reason="{kind}"') > _metric(
+            before, "creditstream_dead_letters_total", f'reason="{kind}"'
+        )
+
+
+def test_web_endpoints_and_metrics_answer_as_documented(worker: Worker, tmp_path: Path) -> None:
+    assert worker.get("/health") == (200, {"status": "up"})
+    status, ready = worker.get("/ready")
+    assert status == 200 and ready["assigned_partitions"] > 0 and ready["recovery_completed"]
+
+    _, before = worker.get("/metrics")
+    lines = simulate("web-", users=5, days=15, seed=11)
+    users = users_of(lines)
+    send(worker, lines)
+    wait_for_outputs(worker, users, len(lines), tmp_path)
+
+    user = sorted(users)[0]
+    status, view = worker.get(f"/users/{user}")
+    assert status == 200
+    assert view["user_id"] == user and 350 <= view["score"] <= 950
+    assert set(view["products"]) == {"bnpl", "cash_loan", "installment_loan", "business_loan"}
+    assert {"limit", "outstanding", "available", "days_past_due"} <= set(view["products"]["bnpl"])
+    assert worker.get("/users/nobody-at-all")[0] == 404
+
+    _, after = worker.get("/metrics")
+    assert _metric(after, "creditstream_events_total") > _metric(before, "creditstream_events_total")
+    assert _metric(after, "creditstream_decisions_total") > _metric(before, "creditstream_decisions_total")
+    assert _metric(after, "creditstream_event_to_decision_seconds_count") > _metric(
+        before, "creditstream_event_to_decision_seconds_count"
+    )
+    assert _metric(after, "creditstream_score_changes_total") > _metric(
+        before, "creditstream_score_changes_total"
+    )
+    assert "creditstream_consumer_lag{" in after
+    assert "faust_" in after  # faust-streaming's own Prometheus sensor
+
+
+def test_a_restart_with_its_state_wiped_recovers_and_applies_nothing_twice(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    running = Worker(bootstrap, prefix, tmp_path / "state", tmp_path / "worker.log")
+    lines = simulate("rst-", users=12, days=40, seed=21)
+    users = users_of(lines)
+    half = len(lines) // 2
+    try:
+        running.start()
+        send(running, lines[:half])
+        wait_until(lambda: applied_count(bootstrap, prefix, users) >= half, 90, "the first half")
+        running.stop()
+        # Wipe the local RocksDB: the table must come back from its changelog topic.
+        shutil.rmtree(tmp_path / "state")
+        running.start()
+        send(running, lines[half:])
+        live, replayed = wait_for_outputs(running, users, len(lines), tmp_path)
+    finally:
+        running.stop()
+    applied = read_topic(bootstrap, prefix + "credit.applied")
+    event_ids = [orjson.loads(v)["event_id"] for v in applied]
+    assert len(event_ids) == len(set(event_ids)) == len(lines)  # none lost, none applied twice
+    assert live == replayed
+
+
+def _metric(text: str, name: str, label: str = "") -> float:
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+        if match and label in (match.group(1) or ""):
+            total += float(match.group(2))
+    return total

@@ -1,0 +1,89 @@
+"""The deploy files agree with the code: versions, addresses, health checks, metrics, settings.
+
+Docker has no engine on the CI machines, so compose cannot be run there; these checks catch the
+drift that would break `docker compose up` for the teams that do run it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from faust.sensors.prometheus import FaustMetrics
+from prometheus_client import CollectorRegistry
+
+from streams.metrics import DomainMetrics
+from streams.settings import ENVIRONMENT
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return document
+
+
+def test_compose_runs_the_same_kafka_version_as_the_maven_broker() -> None:
+    pom = (REPO / "deploy" / "kafka" / "pom.xml").read_text()
+    version = re.search(r"<kafka.version>(.+)</kafka.version>", pom)
+    assert version is not None
+    assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
+
+
+def test_compose_services_are_wired_and_health_checked() -> None:
+    services = compose()["services"]
+    assert set(services) == {"kafka", "worker", "simulator", "prometheus", "grafana"}
+    kafka_env = services["kafka"]["environment"]
+    assert "DOCKER://kafka:19092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "healthcheck" in services["kafka"]
+    for name in ("worker", "simulator"):
+        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092"
+    assert services["worker"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["simulator"]["depends_on"]["worker"]["condition"] == "service_healthy"
+    for name, service in services.items():
+        for mapping in service.get("ports", []):
+            assert mapping.startswith("127.0.0.1:"), f"{name} publishes {mapping} beyond loopback"
+
+
+def test_the_image_health_check_asks_the_workers_ready_endpoint() -> None:
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert "HEALTHCHECK" in dockerfile and "http://127.0.0.1:6066/ready" in dockerfile
+    assert "CREDITSTREAM_WEB_HOST=0.0.0.0" in dockerfile
+    assert compose()["services"]["worker"]["ports"] == ["127.0.0.1:6066:6066"]
+
+
+def test_prometheus_scrapes_the_worker_metrics() -> None:
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["worker:6066"]
+
+
+def test_every_metric_the_dashboard_queries_exists() -> None:
+    registry = CollectorRegistry()
+    DomainMetrics.create(registry)
+    FaustMetrics.create(registry, "faust")
+    known = set()
+    for family in registry.collect():
+        known.add(family.name)
+        known.update(sample.name for sample in family.samples)
+        known.update(f"{family.name}{suffix}" for suffix in ("_total", "_bucket", "_count", "_sum"))
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "dashboards" / "creditstream.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(?:creditstream|faust)_[a-z_]+", target["expr"])
+    }
+    assert queried, "the dashboard queries no metric"
+    assert queried <= known, f"unknown metrics: {sorted(queried - known)}"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    missing = [name for name in ENVIRONMENT if f"`{name}`" not in readme]
+    assert not missing, f"README does not document {missing}"

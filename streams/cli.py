@@ -179,6 +179,48 @@ def produce(
 
 
 @app.command()
+def backtest(
+    events_file: Annotated[
+        Path, typer.Argument(metavar="EVENTS.jsonl", help="Input events, one JSON object a line.")
+    ],
+    champion: Annotated[Path, typer.Option("--champion", help="The current policy (TOML).")],
+    challenger: Annotated[Path, typer.Option("--challenger", help="The candidate policy (TOML).")],
+    report: Annotated[
+        Path, typer.Option("--report", help="Directory for report.html and summary.json.")
+    ] = Path("backtest-report"),
+) -> None:
+    """Run two policies over the same log; report approval and bad rates, and every differing decision."""
+    from streams.backtest import run_backtest, write_report
+    from streams.progress import progress_bar
+
+    champion_policy, challenger_policy = policy_or_exit(champion), policy_or_exit(challenger)
+    if not events_file.is_file():
+        fail(f"cannot read input file {events_file}: no such file")
+
+    def lines() -> BinaryIO:
+        return events_file.open("rb")
+
+    report.mkdir(parents=True, exist_ok=True)
+    with (report / "differences.jsonl").open("wb") as differences, progress_bar("backtest", None) as advance:
+        result = run_backtest(
+            lines,
+            champion_policy,
+            challenger_policy,
+            differences,
+            on_line=lambda n: None if n % 20_000 else advance(n),
+        )
+    html_path, summary_path = write_report(result, report)
+    for name, run in (("champion", result.champion), ("challenger", result.challenger)):
+        figures = run.overall.summary()
+        typer.echo(
+            f"{name} {run.policy.version}: {figures['decisions']} decisions, "
+            f"approval rate {figures['approval_rate']}, approved {figures['approved_amount']} yuan, "
+            f"bad rate {figures['bad_rate']}"
+        )
+    typer.echo(f"{result.differences} decisions differ; report: {html_path}, summary: {summary_path}")
+
+
+@app.command()
 def dump(
     topic: Annotated[str, typer.Argument(help="Topic name as in the catalogue, e.g. credit.applied.")],
     out: Annotated[

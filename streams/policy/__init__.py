@@ -289,18 +289,46 @@ class Policy(_Strict):
 
 
 def load_policy(path: Path | str | None = None) -> Policy:
-    """Read and validate a policy file (the default policy when ``path`` is None)."""
+    """Read and validate a policy file (the default policy when ``path`` is None).
+
+    A file may start from another with ``extends = "default"`` (the packaged policy) or a path
+    relative to itself, and give only what differs: tables merge key by key, values and arrays
+    replace. A challenger is then a short, reviewable list of changes.
+    """
     source = Path(path) if path is not None else DEFAULT_POLICY_PATH
+    document = _read_with_bases(source, seen=())
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        raise PolicyError(f"policy file {source}: {format_validation_error(exc)}") from exc
+
+
+def _read_with_bases(source: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     try:
         document = tomllib.loads(source.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {source}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {source} is not valid TOML: {exc}") from exc
-    try:
-        return Policy.model_validate(document)
-    except ValidationError as exc:
-        raise PolicyError(f"policy file {source}: {format_validation_error(exc)}") from exc
+    base = document.pop("extends", None)
+    if base is None:
+        return document
+    if not isinstance(base, str):
+        raise PolicyError(f'policy file {source}: extends must be "default" or a file path')
+    base_path = DEFAULT_POLICY_PATH if base == "default" else (source.parent / base)
+    if base_path.resolve() in seen:
+        raise PolicyError(f"policy file {source}: extends {base!r} makes a cycle")
+    merged = _read_with_bases(base_path, (*seen, source.resolve()))
+    _merge(merged, document)
+    return merged
+
+
+def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 _DEFAULT: Policy | None = None

@@ -1,0 +1,366 @@
+"""`creditstream backtest`: a champion and a challenger policy over the same event log.
+
+Each policy runs the engine over the whole log with its own state (its own scores, limits and
+balances). Outcomes come from the log: a user who reported 30+ days past due after an approval is
+"bad" for that approval's groups. Reported overall, per product and per score band: decisions,
+approval rate, approved amount, approved users and the share of them who later went 30+ days past
+due; plus every decision on which the two policies differ (both reason lists).
+
+Caveat a risk team knows: the log's repayments and delinquencies happened under the policy that was
+live when it was recorded; a user only the challenger approves has no outcome of that loan in it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import orjson
+
+from schemas.codec import DecodeError, decode_event
+from schemas.events import PRODUCTS, Delinquency
+from schemas.money import fen_to_yuan
+from schemas.outputs import Decision
+from streams.engine import UserState, apply
+from streams.engine.features import epoch_seconds
+from streams.policy import Policy
+
+__all__ = ["BANDS", "BacktestResult", "band_of", "run_backtest", "write_report"]
+
+BANDS: Final = (
+    (350, "350-499"),
+    (500, "500-549"),
+    (550, "550-599"),
+    (600, "600-649"),
+    (650, "650-699"),
+    (700, "700-749"),
+    (750, "750-799"),
+    (800, "800-950"),
+)
+BAD_DAYS_PAST_DUE: Final = 30
+
+
+def band_of(score: int) -> str:
+    return BANDS[max(0, bisect_right([low for low, _ in BANDS], score) - 1)][1]
+
+
+@dataclass
+class Group:
+    decisions: int = 0
+    approved: int = 0
+    approved_fen: int = 0
+    approved_users: set[str] = field(default_factory=set)
+    bad_users: set[str] = field(default_factory=set)
+
+    def add(self, decision: Decision, bad: bool) -> None:
+        self.decisions += 1
+        if decision.outcome != "declined":
+            self.approved += 1
+            self.approved_fen += decision.approved_amount
+            self.approved_users.add(decision.user_id)
+            if bad:
+                self.bad_users.add(decision.user_id)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "decisions": self.decisions,
+            "approved": self.approved,
+            "approval_rate": round(self.approved / self.decisions, 4) if self.decisions else None,
+            "approved_amount": fen_to_yuan(self.approved_fen),
+            "approved_users": len(self.approved_users),
+            "bad_rate": round(len(self.bad_users) / len(self.approved_users), 4)
+            if self.approved_users
+            else None,
+        }
+
+
+@dataclass
+class PolicyRun:
+    policy: Policy
+    states: dict[str, UserState] = field(default_factory=dict)
+    overall: Group = field(default_factory=Group)
+    products: dict[str, Group] = field(default_factory=lambda: {p: Group() for p in PRODUCTS})
+    bands: dict[str, Group] = field(default_factory=lambda: {name: Group() for _, name in BANDS})
+
+    def record(self, decision: Decision, bad: bool) -> None:
+        for group in (self.overall, self.products[decision.product], self.bands[band_of(decision.score)]):
+            group.add(decision, bad)
+
+    def summary(self) -> dict[str, Any]:
+        scores = Counter(band_of(state.score) for state in self.states.values())
+        return {
+            "policy_version": self.policy.version,
+            "overall": self.overall.summary(),
+            "by_product": {name: group.summary() for name, group in self.products.items()},
+            "by_score_band": {name: group.summary() for name, group in self.bands.items()},
+            "final_score_distribution": {name: scores.get(name, 0) for _, name in BANDS},
+        }
+
+
+@dataclass
+class BacktestResult:
+    champion: PolicyRun
+    challenger: PolicyRun
+    events: int = 0
+    invalid_lines: int = 0
+    differences: int = 0
+    difference_examples: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "invalid_lines": self.invalid_lines,
+            "users": len(self.champion.states),
+            "decisions_that_differ": self.differences,
+            "champion": self.champion.summary(),
+            "challenger": self.challenger.summary(),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def run_backtest(
+    lines: Callable[[], Iterable[bytes]],
+    champion: Policy,
+    challenger: Policy,
+    differences_out: IO[bytes] | None = None,
+    on_line: Callable[[int], None] | None = None,
+    examples: int = 200,
+) -> BacktestResult:
+    """Two passes over ``lines()``: the outcomes (30+ days past due), then both policies."""
+    began = time.perf_counter()
+    bad_times = _bad_times(lines())
+    result = BacktestResult(PolicyRun(champion), PolicyRun(challenger))
+    for number, line in enumerate(lines(), start=1):
+        event = decode_event(line.rstrip(b"\r\n"))
+        if on_line is not None:
+            on_line(number)
+        if isinstance(event, DecodeError):
+            result.invalid_lines += 1
+            continue
+        result.events += 1
+        decided: list[Decision | None] = []
+        for run in (result.champion, result.challenger):
+            applied = apply(run.states.get(event.user_id), event, run.policy)
+            run.states[event.user_id] = applied.state
+            decision = next((o for o in applied.outputs if isinstance(o, Decision)), None)
+            if decision is not None and not applied.duplicate:
+                times = bad_times.get(decision.user_id, [])
+                run.record(decision, bad=bisect_right(times, epoch_seconds(decision.decided_at)) < len(times))
+            decided.append(None if applied.duplicate else decision)
+        first, second = decided
+        if first is not None and second is not None and _differs(first, second):
+            result.differences += 1
+            difference = _difference(first, second)
+            if len(result.difference_examples) < examples:
+                result.difference_examples.append(difference)
+            if differences_out is not None:
+                differences_out.write(orjson.dumps(difference) + b"\n")
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _bad_times(lines: Iterable[bytes]) -> dict[str, list[int]]:
+    """Per user, the sorted event times of delinquency reports at 30+ days past due."""
+    times: dict[str, list[int]] = {}
+    for line in lines:
+        if b"delinquency" not in line:
+            continue
+        event = decode_event(line.rstrip(b"\r\n"))
+        if isinstance(event, Delinquency) and event.days_past_due >= BAD_DAYS_PAST_DUE:
+            times.setdefault(event.user_id, []).append(epoch_seconds(event.occurred_at))
+    for user_times in times.values():
+        user_times.sort()
+    return times
+
+
+def _differs(a: Decision, b: Decision) -> bool:
+    return (a.outcome, a.approved_amount, a.apr, a.reasons) != (
+        b.outcome,
+        b.approved_amount,
+        b.apr,
+        b.reasons,
+    )
+
+
+def _difference(a: Decision, b: Decision) -> dict[str, Any]:
+    def side(d: Decision) -> dict[str, Any]:
+        return {
+            "outcome": d.outcome,
+            "approved_amount": fen_to_yuan(d.approved_amount),
+            "apr": d.apr,
+            "score": d.score,
+            "limit": fen_to_yuan(d.limit),
+            "reasons": [str(r) for r in d.reasons],
+        }
+
+    return {
+        "request_event_id": a.request_event_id,
+        "user_id": a.user_id,
+        "product": a.product,
+        "requested_amount": fen_to_yuan(a.requested_amount),
+        "decided_at": a.decided_at.isoformat(),
+        "champion": side(a),
+        "challenger": side(b),
+    }
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+
+def write_report(result: BacktestResult, directory: Path) -> tuple[Path, Path]:
+    """report.html (self-contained: inline SVG charts) and summary.json; returns their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    summary_path = directory / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    html_path = directory / "report.html"
+    html_path.write_text(_html(result, summary))
+    return html_path, summary_path
+
+
+def _html(result: BacktestResult, summary: dict[str, Any]) -> str:
+    champion, challenger = summary["champion"], summary["challenger"]
+    names = [name for _, name in BANDS]
+    a, b = champion["policy_version"], challenger["policy_version"]
+
+    def series(section: str, key: str) -> dict[str, list[float]]:
+        return {
+            a: [champion[section][n][key] or 0 for n in names],
+            b: [challenger[section][n][key] or 0 for n in names],
+        }
+
+    charts = [
+        _bar_chart(
+            "Final score distribution (users)",
+            names,
+            {
+                a: list(champion["final_score_distribution"].values()),
+                b: list(challenger["final_score_distribution"].values()),
+            },
+            percent=False,
+        ),
+        _bar_chart(
+            "Approval rate by score band", names, series("by_score_band", "approval_rate"), percent=True
+        ),
+        _bar_chart(
+            "Bad rate by score band (later 30+ days past due)",
+            names,
+            series("by_score_band", "bad_rate"),
+            percent=True,
+        ),
+    ]
+    rows = [("overall", champion["overall"], challenger["overall"])]
+    rows += [(f"product {p}", champion["by_product"][p], challenger["by_product"][p]) for p in PRODUCTS]
+    rows += [(f"band {n}", champion["by_score_band"][n], challenger["by_score_band"][n]) for n in names]
+    table = "".join(f"<tr><th>{html.escape(label)}</th>{_cells(x)}{_cells(y)}</tr>" for label, x, y in rows)
+    examples = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (d["request_event_id"], d["user_id"], d["product"], d["requested_amount"])
+        )
+        + _side(d["champion"])
+        + _side(d["challenger"])
+        + "</tr>"
+        for d in result.difference_examples
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>creditstream backtest: {html.escape(a)} vs {html.escape(b)}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}} th{{background:#f4f4f4}}
+.charts{{display:flex;flex-wrap:wrap;gap:1.5em}} h1{{font-size:1.5em}}
+</style></head><body>
+<h1>Backtest: champion <code>{html.escape(a)}</code> vs challenger <code>{html.escape(b)}</code></h1>
+<p>{summary["events"]:,} events, {summary["users"]:,} users, {summary["invalid_lines"]} invalid lines;
+{summary["decisions_that_differ"]:,} decisions differ.
+Bad: an approved user who later reported 30+ days past due in the log
+(outcomes come from the log, recorded under the policy live at the time).</p>
+<div class="charts">{"".join(charts)}</div>
+<h2>Figures</h2>
+<table><tr><th rowspan="2"></th><th colspan="6">champion {html.escape(a)}</th>
+<th colspan="6">challenger {html.escape(b)}</th></tr>
+<tr>{_header()}{_header()}</tr>{table}</table>
+<h2>Decisions that differ (first {len(result.difference_examples)} of {result.differences:,})</h2>
+<table><tr><th>request</th><th>user</th><th>product</th><th>requested</th>
+<th>champion</th><th>amount</th><th>reasons</th><th>challenger</th><th>amount</th><th>reasons</th></tr>{examples}</table>
+</body></html>
+"""
+
+
+_COLUMNS: Final = ("decisions", "approved", "approval_rate", "approved_amount", "approved_users", "bad_rate")
+
+
+def _header() -> str:
+    return "".join(f"<th>{c.replace('_', ' ')}</th>" for c in _COLUMNS)
+
+
+def _cells(group: dict[str, Any]) -> str:
+    def show(key: str) -> str:
+        value = group[key]
+        if value is None:
+            return "–"
+        return (
+            f"{value:.1%}"
+            if key.endswith("rate")
+            else (f"{value:,}" if isinstance(value, int) else str(value))
+        )
+
+    return "".join(f"<td>{html.escape(show(c))}</td>" for c in _COLUMNS)
+
+
+def _side(side: dict[str, Any]) -> str:
+    return "".join(
+        f"<td>{html.escape(str(v))}</td>"
+        for v in (side["outcome"], side["approved_amount"], " ".join(side["reasons"]))
+    )
+
+
+def _bar_chart(title: str, categories: list[str], series: dict[str, list[float]], percent: bool) -> str:
+    """A grouped bar chart as inline SVG (no plotting library, no network)."""
+    width, height, left, bottom, top = 520, 260, 48, 40, 28
+    colours = ("#4a78b5", "#e08a2e")
+    peak = max([v for values in series.values() for v in values] + [1e-9])
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    slot = plot_w / len(categories)
+    bar = slot * 0.8 / len(series)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
+        f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#888"/>',
+    ]
+    for tick in range(5):
+        value = peak * tick / 4
+        y = top + plot_h - plot_h * tick / 4
+        label = f"{value:.0%}" if percent else f"{value:,.0f}"
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{label}</text>')
+    for index, category in enumerate(categories):
+        x0 = left + index * slot + slot * 0.1
+        for s, (name, values) in enumerate(series.items()):
+            h = plot_h * values[index] / peak
+            shown = f"{values[index]:.1%}" if percent else f"{values[index]:,.0f}"
+            parts.append(
+                f'<rect x="{x0 + s * bar:.1f}" y="{top + plot_h - h:.1f}" width="{bar - 1:.1f}" '
+                f'height="{h:.1f}" fill="{colours[s % 2]}"><title>{html.escape(name)} {category}: '
+                f"{shown}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{left + index * slot + slot / 2:.1f}" y="{top + plot_h + 14}" font-size="9" '
+            f'text-anchor="middle">{category}</text>'
+        )
+    for s, name in enumerate(series):
+        parts.append(
+            f'<rect x="{left + s * 200}" y="{height - 14}" width="10" height="10" fill="{colours[s % 2]}"/>'
+            f'<text x="{left + s * 200 + 14}" y="{height - 5}" font-size="11">{html.escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,185 @@
+"""`creditstream simulate`, `backtest` and policy inheritance, on small inputs, bad input included."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.codec import DecodeError, decode_event
+from streams.policy import DEFAULT_POLICY_PATH, PolicyError, default_policy, load_policy
+from streams.simulation import Simulation
+
+STRICTER = DEFAULT_POLICY_PATH.parent / "stricter.toml"
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *map(str, args)], capture_output=True, timeout=300, check=False
+    )
+
+
+# -- simulate ------------------------------------------------------------------------------------
+
+
+def test_simulate_is_deterministic_for_a_seed_and_differs_across_seeds(tmp_path: Path) -> None:
+    first = cli("simulate", "--users", "40", "--days", "20", "--seed", "7")
+    second = cli("simulate", "--users", "40", "--days", "20", "--seed", "7")
+    other = cli("simulate", "--users", "40", "--days", "20", "--seed", "8")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout != other.stdout
+    assert b"simulate: " in first.stderr and b"users by persona:" in first.stderr
+    out = tmp_path / "events.jsonl"
+    assert cli("simulate", "--users", "40", "--days", "20", "--seed", "7", "--out", out).returncode == 0
+    assert out.read_bytes() == first.stdout
+
+
+def test_simulated_events_are_valid_in_time_order_and_cover_every_persona_and_delinquency() -> None:
+    simulation = Simulation(users=300, days=200, seed=2, policy=default_policy())
+    lines = list(simulation.lines())
+    events = [decode_event(line) for line in lines]
+    assert not [e for e in events if isinstance(e, DecodeError)]
+    valid = [e for e in events if not isinstance(e, DecodeError)]
+    times = [e.occurred_at for e in valid]
+    assert times == sorted(times)
+    assert set(simulation.personas) == {"salaried", "student", "merchant", "invited", "troubled"}
+    types = Counter(e.type for e in valid)
+    assert set(types) == {
+        "account_opened",
+        "purchase",
+        "refund",
+        "sale",
+        "repayment",
+        "delinquency",
+        "application",
+    }
+    dpd = Counter(e.days_past_due for e in valid if e.type == "delinquency")
+    assert {0, 1, 30, 60, 90} <= set(dpd), dpd  # aging through 30/60/90, and cures
+    assert types == simulation.counts
+
+
+def test_simulation_memory_stays_flat_as_days_grow() -> None:
+    """Three times the days (and events) past the 90-day windows: about the same peak memory.
+
+    The peak is one day's batch plus the users' bounded state; it moves with the busiest day (the
+    November sales season), so the bound is 1.5x: anything growing with the events would pass 2x.
+    """
+
+    def peak_bytes(days: int) -> tuple[int, int]:
+        tracemalloc.start()
+        events = sum(1 for _ in Simulation(users=50, days=days, seed=4, policy=default_policy()).lines())
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, events
+
+    (short, short_events), (long, long_events) = peak_bytes(120), peak_bytes(360)
+    assert long_events > 2.5 * short_events
+    assert long < short * 1.5, f"peak {short} bytes for 120 days, {long} for 360 days"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--users", "0"), b"--users"),
+        (("--days", "-1"), b"--days"),
+        (("--out", "x.jsonl", "--kafka"), b"exclude each other"),
+        (("--policy", "/nonexistent.toml"), b"cannot read policy file"),
+    ],
+)
+def test_simulate_refuses_bad_input(args: tuple[str, ...], words: bytes) -> None:
+    result = cli("simulate", *args)
+    assert result.returncode == 2
+    assert words in result.stderr
+
+
+# -- backtest --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def event_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("log") / "events.jsonl"
+    lines = list(Simulation(users=250, days=150, seed=3, policy=default_policy()).lines())
+    lines.insert(10, b"{broken")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_backtest_reports_both_policies_and_every_difference(event_log: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    result = cli(
+        "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", STRICTER, "--report", report
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    champion, challenger = summary["champion"], summary["challenger"]
+    assert champion["policy_version"] == "2026.11-default"
+    assert challenger["policy_version"] == "2026.11-stricter"
+    assert summary["invalid_lines"] == 1
+    # Stricter in every way it was written: fewer approvals, less money out.
+    assert challenger["overall"]["approval_rate"] < champion["overall"]["approval_rate"]
+    assert float(challenger["overall"]["approved_amount"]) < float(champion["overall"]["approved_amount"])
+    for side in (champion, challenger):
+        assert set(side["by_product"]) == {"bnpl", "cash_loan", "installment_loan", "business_loan"}
+        assert sum(g["decisions"] for g in side["by_score_band"].values()) == side["overall"]["decisions"]
+        assert side["overall"]["bad_rate"] is not None and 0 <= side["overall"]["bad_rate"] <= 1
+    differences = [orjson.loads(x) for x in (report / "differences.jsonl").read_bytes().splitlines()]
+    assert len(differences) == summary["decisions_that_differ"] > 0
+    assert all(d["champion"] != d["challenger"] for d in differences)
+    assert {"reasons", "outcome"} <= set(differences[0]["champion"])
+    page = (report / "report.html").read_text()
+    assert page.count("<svg") == 3
+    for title in ("Final score distribution", "Approval rate by score band", "Bad rate by score band"):
+        assert title in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
+    assert b"decisions differ" in result.stdout
+
+
+def test_backtest_of_a_policy_against_itself_finds_no_difference(event_log: Path, tmp_path: Path) -> None:
+    result = cli(
+        "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", DEFAULT_POLICY_PATH,
+        "--report", tmp_path,
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert result.returncode == 0 and summary["decisions_that_differ"] == 0
+    assert summary["champion"]["overall"] == summary["challenger"]["overall"]
+
+
+@pytest.mark.parametrize("missing", ["events", "champion", "challenger"])
+def test_backtest_refuses_missing_inputs(event_log: Path, tmp_path: Path, missing: str) -> None:
+    paths = {"events": event_log, "champion": DEFAULT_POLICY_PATH, "challenger": STRICTER}
+    paths[missing] = tmp_path / "missing"
+    result = cli(
+        "backtest", paths["events"], "--champion", paths["champion"], "--challenger", paths["challenger"],
+        "--report", tmp_path / "r",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert b"cannot read" in result.stderr
+
+
+# -- policy inheritance ------------------------------------------------------------------------------
+
+
+def test_a_policy_extends_the_default_and_changes_only_what_it_lists() -> None:
+    stricter, default = load_policy(STRICTER), default_policy()
+    assert stricter.products["cash_loan"].min_score == 600 != default.products["cash_loan"].min_score
+    assert stricter.products["cash_loan"].terms == default.products["cash_loan"].terms
+    assert stricter.score == default.score
+
+
+def test_policy_inheritance_errors_are_clear(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(PolicyError, match="makes a cycle"):
+        load_policy(tmp_path / "a.toml")
+    (tmp_path / "c.toml").write_text('extends = "nowhere.toml"\n')
+    with pytest.raises(PolicyError, match=r"cannot read policy file .*nowhere\.toml"):
+        load_policy(tmp_path / "c.toml")
+    (tmp_path / "d.toml").write_text('extends = "default"\n[rules]\nmax_applications_24h = -1\n')
+    with pytest.raises(PolicyError, match=r"d.toml: rules.max_applications_24h"):
+        load_policy(tmp_path / "d.toml")

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from schemas.producer import CreditEventProducer
-from streams.policy import default_policy
+from streams.policy import DEFAULT_POLICY_PATH, default_policy
 from streams.simulation import Simulation
 from tests.integration.worker_harness import (
     Worker,
@@ -33,7 +33,10 @@ pytestmark = pytest.mark.broker
 def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     prefix = f"w{uuid.uuid4().hex[:8]}."
     directory = tmp_path_factory.mktemp("worker")
-    running = Worker(bootstrap, prefix, directory / "state", directory / "worker.log")
+    # Shadow mode on: every test below that compares live outputs with a champion-only replay also
+    # shows that the challenger never changes state.
+    challenger = {"CREDITSTREAM_CHALLENGER_POLICY": str(DEFAULT_POLICY_PATH.parent / "stricter.toml")}
+    running = Worker(bootstrap, prefix, directory / "state", directory / "worker.log", extra_env=challenger)
     # Topics exist before the first message: the worker creates them at start.
     running.start()
     yield running
@@ -250,6 +253,64 @@ def test_a_restart_with_its_state_wiped_recovers_and_applies_nothing_twice(
     event_ids = [orjson.loads(v)["event_id"] for v in applied]
     assert len(event_ids) == len(set(event_ids)) == len(lines)  # none lost, none applied twice
     assert live == replayed
+
+
+def test_shadow_mode_decides_every_request_with_the_challenger(worker: Worker, tmp_path: Path) -> None:
+    lines = simulate("shd-", users=10, days=30, seed=13)
+    users = users_of(lines)
+    send(worker, lines)
+    live, _ = wait_for_outputs(worker, users, len(lines), tmp_path)
+    champion = {
+        orjson.loads(d)["decision_id"]: orjson.loads(d)
+        for k, v in live.items()
+        if k[1] == "decision"
+        for d in v
+    }
+
+    def shadow() -> dict[str, dict[str, object]]:
+        values = read_topic(worker.bootstrap, worker.prefix + "credit.decisions.shadow")
+        decoded = [orjson.loads(v) for v in values]
+        return {d["decision_id"]: d for d in decoded if d["user_id"] in users}
+
+    wait_until(lambda: len(shadow()) >= len(champion), 60, "the shadow decisions")
+    challenger = shadow()
+    assert set(challenger) == set(champion)  # one shadow decision per request, joined by decision_id
+    assert {d["policy_version"] for d in challenger.values()} == {"2026.11-stricter"}
+    assert {d["policy_version"] for d in champion.values()} == {"2026.11-default"}
+    _, metrics = worker.get("/metrics")
+    assert _metric(metrics, "creditstream_shadow_decisions_total") >= len(challenger)
+
+
+def test_produce_sends_valid_lines_and_reports_invalid_ones(worker: Worker, tmp_path: Path) -> None:
+    lines = simulate("prd-", users=4, days=10, seed=17)
+    users = users_of(lines)
+    bad = [b'{"event_id": "x-1", "type": "purchase", "user_id": "prd-u0000000"}', b"not json"]
+    log = tmp_path / "events.jsonl"
+    log.write_bytes(b"\n".join([lines[0], bad[0], *lines[1:], bad[1]]) + b"\n")
+
+    result = worker.run_cli("produce", str(log))
+    assert result.returncode == 0, result.stderr
+    assert f"produce: {len(lines)} sent, 2 invalid".encode() in result.stderr
+    assert b"line 2: occurred_at: Field required" in result.stderr
+    assert f"line {len(lines) + 2}: not valid JSON".encode() in result.stderr
+    wait_for_outputs(worker, users, len(lines), tmp_path)
+    dead_before = len(read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter"))
+
+    # --send-invalid sends them too, for testing the dead-letter path.
+    invalid_only = tmp_path / "invalid.jsonl"
+    invalid_only.write_bytes(b"\n".join(bad) + b"\n")
+    sent = worker.run_cli("produce", str(invalid_only), "--send-invalid")
+    assert sent.returncode == 0 and b"2 sent, 2 invalid" in sent.stderr
+    wait_until(
+        lambda: len(read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter")) >= dead_before + 2,
+        60,
+        "the two dead letters",
+    )
+
+
+def test_produce_refuses_a_missing_file(worker: Worker, tmp_path: Path) -> None:
+    result = worker.run_cli("produce", str(tmp_path / "nope.jsonl"))
+    assert result.returncode == 2 and b"cannot read input file" in result.stderr
 
 
 def _metric(text: str, name: str, label: str = "") -> float:

@@ -11,16 +11,25 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
 from schemas.codec import DecodeError, decode_event
-from streams.policy import Policy
+from schemas.producer import CreditEventProducer
+from schemas.topics import ALL_TOPICS
+from streams.admin import ensure_topics
+from streams.feed import Pacer
+from streams.localworker import LocalWorker, read_records, wait_until
+from streams.policy import Policy, default_policy
 from streams.replay import replay_lines
+from streams.settings import Settings
 from streams.simulation import Simulation
 
-__all__ = ["BenchResult", "bench_decode", "bench_replay", "ensure_simulated_log"]
+__all__ = ["BenchResult", "bench_decode", "bench_replay", "bench_worker", "ensure_simulated_log"]
 
 
 @dataclass
@@ -91,6 +100,111 @@ def bench_replay(log: Path, policy: Policy) -> BenchResult:
         "replay", summary.lines, seconds, summary.lines / seconds,
         {"users": summary.users, "outputs": dict(summary.outputs), "output_bytes": sink.tell()},
     )  # fmt: skip
+
+
+def bench_worker(
+    bootstrap: str, events: int, rate: float, seconds: float, workdir: Path
+) -> tuple[BenchResult, BenchResult]:
+    """One live worker on the broker: (sustained throughput on a backlog, latency at a steady rate).
+
+    Throughput: ``events`` simulated events are produced first, then the worker starts and the
+    clock runs from ready until the applied log holds them all. Latency: then ``rate`` events a
+    second for ``seconds`` seconds; each decision's latency is its record timestamp minus its
+    request's record timestamp (both stamped at send on this machine's clock).
+    """
+    prefix = f"bench{int(time.time())}."
+    policy = default_policy()
+    backlog = list(Simulation(max(20, events // 120), 400, 1, policy, id_prefix="tp-").lines())[:events]
+    steady_count = int(rate * seconds)
+    steady = list(Simulation(max(20, steady_count // 60), 400, 2, policy, id_prefix="lat-").lines())[
+        :steady_count
+    ]
+    settings = Settings.from_environment(
+        {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CREDITSTREAM_TOPIC_PREFIX": prefix}
+    )
+    ensure_topics(
+        bootstrap, settings.partitions, topics=[replace(t, name=prefix + t.name) for t in ALL_TOPICS]
+    )
+    with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
+        for line in backlog:
+            head = orjson.loads(line)
+            producer.send_bytes(head["type"], head["user_id"], line)
+
+    worker = LocalWorker(
+        bootstrap, prefix, workdir / "state", workdir / "worker.log", partitions=settings.partitions
+    )
+    try:
+        worker.start()
+        began = time.perf_counter()
+        wait_until(
+            lambda: _end_offsets(bootstrap, prefix + "credit.applied") >= len(backlog), 1800, "the backlog"
+        )
+        elapsed = time.perf_counter() - began
+        throughput = BenchResult(
+            "worker-throughput", len(backlog), elapsed, len(backlog) / elapsed,
+            {"partitions": settings.partitions, "store": "rocksdb", "note": "from ready to the last applied"},
+        )  # fmt: skip
+
+        pacer = Pacer(rate)
+        sent_at = time.perf_counter()
+        with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
+            for line in steady:
+                pacer.wait()
+                head = orjson.loads(line)
+                producer.send_bytes(head["type"], head["user_id"], line)
+        send_seconds = time.perf_counter() - sent_at
+        wait_until(
+            lambda: _end_offsets(bootstrap, prefix + "credit.applied") >= len(backlog) + len(steady),
+            600,
+            "the stream",
+        )
+    finally:
+        worker.stop()
+    latencies = _decision_latencies(bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady})
+    latency = BenchResult(
+        "worker-latency", len(steady), send_seconds, len(steady) / send_seconds,
+        {
+            "target_rate": rate,
+            "decisions": len(latencies),
+            "p50_ms": _percentile(latencies, 0.50),
+            "p90_ms": _percentile(latencies, 0.90),
+            "p99_ms": _percentile(latencies, 0.99),
+            "max_ms": max(latencies, default=0),
+        },
+    )  # fmt: skip
+    return throughput, latency
+
+
+def _end_offsets(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
+
+
+def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> list[int]:
+    """Milliseconds from each request's record timestamp to its decision's record timestamp."""
+    requested: dict[str, int] = {}
+    for topic in ("credit.transactions", "credit.applications"):
+        for record in read_records(bootstrap, prefix + topic):
+            event_id = orjson.loads(record.value)["event_id"]
+            if event_id in request_ids:
+                requested[event_id] = record.timestamp
+    latencies = []
+    for record in read_records(bootstrap, prefix + "credit.decisions"):
+        decision = orjson.loads(record.value)
+        sent = requested.get(decision["request_event_id"])
+        if sent is not None:
+            latencies.append(record.timestamp - sent)
+    return sorted(latencies)
+
+
+def _percentile(values: list[int], fraction: float) -> int:
+    if not values:
+        return 0
+    return values[min(len(values) - 1, int(fraction * len(values)))]
 
 
 def _count_lines(path: Path) -> int:

@@ -6,6 +6,7 @@ print one clear line and exit 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
@@ -282,6 +283,36 @@ def bench_replay_command(
     result = bench_replay(log, loaded)
     typer.echo(result.text())
     result.write_json(json_out)
+
+
+@bench_app.command("worker")
+def bench_worker_command(
+    events: Annotated[int, typer.Option(min=1000, help="Backlog size for the throughput run.")] = 100_000,
+    rate: Annotated[float, typer.Option(min=1, help="Steady rate for the latency run, events/s.")] = 1000,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of the latency run.")] = 60,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
+    / "worker.json",
+) -> None:
+    """One live worker on the broker (KAFKA_BOOTSTRAP_SERVERS): throughput, and latency at a steady rate."""
+    import json
+    import tempfile
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from streams.bench import bench_worker
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        KafkaAdminClient(bootstrap_servers=bootstrap).close()
+    except KafkaError as exc:
+        fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
+    with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
+        results = bench_worker(bootstrap, events, rate, seconds, Path(workdir))
+    for result in results:
+        typer.echo(result.text())
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
 
 
 def main() -> None:

@@ -1,0 +1,145 @@
+"""A `creditstream worker` process on a broker, and reading topics back: for tests and benchmarks.
+
+Each LocalWorker has its own topic prefix, consumer group, state directory and web port, so several
+can share one broker without seeing each other's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+__all__ = ["LocalWorker", "free_port", "read_records", "read_topic", "wait_until"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalWorker:
+    """A worker process with its own topics (prefix), consumer group, state directory and port."""
+
+    bootstrap: str
+    prefix: str
+    state_dir: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    partitions: int = 4
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "CREDITSTREAM_TOPIC_PREFIX": self.prefix,
+            "CREDITSTREAM_APP_ID": self.prefix.strip(".") + "-worker",
+            "CREDITSTREAM_STATE_DIR": str(self.state_dir),
+            "CREDITSTREAM_WEB_PORT": str(self.port),
+            "CREDITSTREAM_PARTITIONS": str(self.partitions),
+            "CREDITSTREAM_LOG_LEVEL": "INFO",
+            **self.extra_env,
+        }
+
+    def start(self, ready_timeout: float = 90) -> LocalWorker:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+            status, _ = self.get("/ready")
+            if status == 200:
+                return self
+            time.sleep(0.5)
+        raise TimeoutError(f"worker not ready after {ready_timeout}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
+                body = response.read()
+                return response.status, _parse(body, response.headers.get_content_type())
+        except urllib.error.HTTPError as error:
+            return error.code, _parse(error.read(), error.headers.get_content_type())
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "streams", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+
+
+def _parse(body: bytes, content_type: str) -> Any:
+    return json.loads(body) if content_type == "application/json" else body.decode()
+
+
+def read_records(bootstrap: str, topic: str) -> list[Any]:
+    """Every record (kafka-python ConsumerRecord) up to the topic's current end, partition by partition."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    records: list[Any] = []
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        for partition in sorted(partitions):
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            end = consumer.end_offsets([tp])[tp]
+            while consumer.position(tp) < end:
+                records.extend(r for r in consumer.poll(timeout_ms=300).get(tp, []) if r.offset < end)
+    finally:
+        consumer.close()
+    return records
+
+
+def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every value in a topic up to its current end, partition by partition."""
+    return [record.value for record in read_records(bootstrap, topic)]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")

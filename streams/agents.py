@@ -82,12 +82,7 @@ def _record(parts: CreditApp, message: Any, event_type: str | None, dead_letter_
     metrics.events.labels(message.topic, event_type or "unreadable").inc()
     if dead_letter_kind is not None:
         metrics.dead_letters.labels(dead_letter_kind).inc()
-    parts.last_offsets[(message.topic, message.partition)] = message.offset
-    highwater = parts.app.consumer.highwater(message.tp)
-    if highwater is not None:
-        metrics.consumer_lag.labels(message.topic, str(message.partition)).set(
-            max(0, highwater - message.offset - 1)
-        )
+    parts.last_offsets[(message.topic, message.partition)] = message.offset  # lag: see report_lag
 
 
 def _latency_callback(parts: CreditApp, record_timestamp: float | None) -> Any:

@@ -103,9 +103,11 @@ def bench_replay(log: Path, policy: Policy) -> BenchResult:
 
 
 def bench_worker(
-    bootstrap: str, events: int, rate: float, seconds: float, workdir: Path
+    bootstrap: str, events: int, rate: float, seconds: float, workdir: Path, workers: int = 1
 ) -> tuple[BenchResult, BenchResult]:
-    """One live worker on the broker: (sustained throughput on a backlog, latency at a steady rate).
+    """Live workers on the broker: (sustained throughput on a backlog, latency at a steady rate).
+
+    ``workers`` processes share one consumer group, as production scales: each owns some partitions.
 
     Throughput: ``events`` simulated events are produced first, then the worker starts and the
     clock runs from ready until the applied log holds them all. Latency: then ``rate`` events a
@@ -130,11 +132,20 @@ def bench_worker(
             head = orjson.loads(line)
             producer.send_bytes(head["type"], head["user_id"], line)
 
-    worker = LocalWorker(
-        bootstrap, prefix, workdir / "state", workdir / "worker.log", partitions=settings.partitions
-    )
+    running = [
+        LocalWorker(
+            bootstrap,
+            prefix,
+            workdir / f"state-{n}",
+            workdir / f"worker-{n}.log",
+            partitions=settings.partitions,
+        )
+        for n in range(workers)
+    ]
     try:
-        worker.start()
+        for worker in running:
+            worker.start()
+        wait_until(lambda: all(w.get("/ready")[0] == 200 for w in running), 120, "every worker ready")
         began = time.perf_counter()
         wait_until(
             lambda: _end_offsets(bootstrap, prefix + "credit.applied") >= len(backlog), 1800, "the backlog"
@@ -159,11 +170,13 @@ def bench_worker(
             "the stream",
         )
     finally:
-        worker.stop()
+        for worker in running:
+            worker.stop()
     latencies = _decision_latencies(bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady})
     latency = BenchResult(
         "worker-latency", len(steady), send_seconds, len(steady) / send_seconds,
         {
+            "workers": workers,
             "target_rate": rate,
             "decisions": len(latencies),
             "p50_ms": _percentile(latencies, 0.50),

@@ -290,6 +290,7 @@ def bench_worker_command(
     events: Annotated[int, typer.Option(min=1000, help="Backlog size for the throughput run.")] = 100_000,
     rate: Annotated[float, typer.Option(min=1, help="Steady rate for the latency run, events/s.")] = 1000,
     seconds: Annotated[float, typer.Option(min=1, help="Length of the latency run.")] = 60,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes in the consumer group.")] = 1,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
     / "worker.json",
 ) -> None:
@@ -308,7 +309,7 @@ def bench_worker_command(
     except KafkaError as exc:
         fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
-        results = bench_worker(bootstrap, events, rate, seconds, Path(workdir))
+        results = bench_worker(bootstrap, events, rate, seconds, Path(workdir), workers)
     for result in results:
         typer.echo(result.text())
     json_out.parent.mkdir(parents=True, exist_ok=True)

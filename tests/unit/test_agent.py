@@ -1,0 +1,89 @@
+"""The agent with Faust's in-memory test_context: fast, no broker (the broker tests cover the rest).
+
+Checks the shell's wiring: a message is applied to the table, its outputs go to their topics in
+order keyed by user_id, the applied log gets it, and a bad message goes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.app import create_app
+from streams.components import CreditApp
+from streams.engine import UserState
+from streams.policy import default_policy
+from streams.settings import Settings
+
+
+class RecordingTopic:
+    """Stands in for an output topic: keeps what the agent sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, *, key: bytes | None, value: bytes, callback: Any = None) -> None:
+        self.sent.append((key, value))
+
+
+@pytest.fixture()
+def parts(tmp_path: Path) -> Iterator[CreditApp]:
+    settings = Settings.from_environment(
+        {
+            "CREDITSTREAM_STORE": "memory",
+            "CREDITSTREAM_STATE_DIR": str(tmp_path),
+            "CREDITSTREAM_APP_ID": "unit",
+        }
+    )
+    built = create_app(settings, default_policy())
+    built.app.finalize()
+    built.app.flow_control.resume()
+    for name in list(built.outputs):
+        built.outputs[name] = RecordingTopic()
+    yield built
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+APPLICATION = {
+    "event_id": "a-1", "type": "application", "user_id": "u-1", "occurred_at": "2026-03-01T10:00:00+08:00",
+    "product": "cash_loan", "amount": "800", "term_months": 6,
+}  # fmt: skip
+
+
+def test_an_event_is_applied_stored_and_its_outputs_sent(parts: CreditApp) -> None:
+    agent = parts.app.agents["apply-events"]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+
+    run(scenario())
+    stored = parts.users.data.get(b"u-1")  # the in-memory store, read outside an event
+    assert stored is not None and UserState.from_bytes(stored).user_id == "u-1"
+    decisions = parts.outputs["credit.decisions"].sent  # type: ignore[attr-defined]
+    assert [(key, orjson.loads(value)["request_event_id"]) for key, value in decisions] == [(b"u-1", "a-1")]
+    assert parts.outputs["credit.score-changes"].sent  # type: ignore[attr-defined]
+    assert parts.outputs["credit.applied"].sent == [(b"u-1", orjson.dumps(APPLICATION))]  # type: ignore[attr-defined]
+    assert parts.outputs["credit.dead-letter"].sent == []  # type: ignore[attr-defined]
+
+
+def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_applied(parts: CreditApp) -> None:
+    agent = parts.app.agents["apply-events"]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=b"{oops")
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+
+    run(scenario())
+    (dead,) = parts.outputs["credit.dead-letter"].sent  # type: ignore[attr-defined]
+    assert orjson.loads(dead[1])["error"].startswith("not valid JSON")
+    assert len(parts.outputs["credit.decisions"].sent) == 1  # type: ignore[attr-defined]

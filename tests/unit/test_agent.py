@@ -68,11 +68,11 @@ def test_an_event_is_applied_stored_and_its_outputs_sent(parts: CreditApp) -> No
     run(scenario())
     stored = parts.users.data.get(b"u-1")  # the in-memory store, read outside an event
     assert stored is not None and UserState.from_bytes(stored).user_id == "u-1"
-    decisions = parts.outputs["credit.decisions"].sent  # type: ignore[attr-defined]
+    decisions = parts.outputs["credit.decisions"].sent
     assert [(key, orjson.loads(value)["request_event_id"]) for key, value in decisions] == [(b"u-1", "a-1")]
-    assert parts.outputs["credit.score-changes"].sent  # type: ignore[attr-defined]
-    assert parts.outputs["credit.applied"].sent == [(b"u-1", orjson.dumps(APPLICATION))]  # type: ignore[attr-defined]
-    assert parts.outputs["credit.dead-letter"].sent == []  # type: ignore[attr-defined]
+    assert parts.outputs["credit.score-changes"].sent
+    assert parts.outputs["credit.applied"].sent == [(b"u-1", orjson.dumps(APPLICATION))]
+    assert parts.outputs["credit.dead-letter"].sent == []
 
 
 def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_applied(parts: CreditApp) -> None:
@@ -84,6 +84,6 @@ def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_appli
             await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
 
     run(scenario())
-    (dead,) = parts.outputs["credit.dead-letter"].sent  # type: ignore[attr-defined]
+    (dead,) = parts.outputs["credit.dead-letter"].sent
     assert orjson.loads(dead[1])["error"].startswith("not valid JSON")
-    assert len(parts.outputs["credit.decisions"].sent) == 1  # type: ignore[attr-defined]
+    assert len(parts.outputs["credit.decisions"].sent) == 1

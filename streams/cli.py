@@ -134,6 +134,9 @@ def simulate(
     rate: Annotated[
         float | None, typer.Option(min=0.1, help="Events per second (default: as fast as possible).")
     ] = None,
+    activity: Annotated[
+        float, typer.Option(min=0.01, max=10, help="Scale everyday purchases and sales (1 = realistic).")
+    ] = 1.0,
     policy: PolicyOption = None,
 ) -> None:
     """Generate a synthetic population's events over event time (deterministic for a seed)."""
@@ -142,7 +145,9 @@ def simulate(
 
     if kafka and out is not None:
         fail("--out and --kafka exclude each other: choose where the events go")
-    simulation = Simulation(users=users, days=days, seed=seed, policy=policy_or_exit(policy))
+    simulation = Simulation(
+        users=users, days=days, seed=seed, policy=policy_or_exit(policy), activity=activity
+    )
     sent = feed_lines(simulation.lines(), out=out, kafka=kafka, rate=rate, label="simulate", total=None)
     by_type = ", ".join(f"{n} {t}" for t, n in sorted(simulation.counts.items()))
     personas = ", ".join(f"{n} {p}" for p, n in sorted(simulation.personas.items()))

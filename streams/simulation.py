@@ -138,9 +138,15 @@ class Simulation:
         policy: Policy,
         start: datetime = DEFAULT_START,
         id_prefix: str = "",
+        activity: float = 1.0,
     ) -> None:
+        """``activity`` scales everyday purchases and sales (1.0 = the personas' rates); loans,
+        repayments and delinquencies keep their behaviour, so a large population stays affordable."""
         if users < 1 or days < 1:
             raise ValueError("users and days must be at least 1")
+        if not 0 < activity <= 10:
+            raise ValueError("activity must be above 0 and at most 10")
+        self.activity = activity
         self.days = days
         self.start = start
         self.policy = policy
@@ -184,7 +190,7 @@ class Simulation:
             if persona.income is not None:
                 opened["monthly_income"] = str(rng.randint(*persona.income))
             planned.append((rng.randint(0, 3600), "account_opened", opened))
-        for _ in range(_poisson(rng, persona.purchases_per_day)):
+        for _ in range(_poisson(rng, persona.purchases_per_day * self.activity)):
             funding = "credit" if rng.random() < persona.credit_share else "own"
             amount = _money(rng, persona.purchase_yuan)
             planned.append(
@@ -201,7 +207,7 @@ class Simulation:
             )
         if persona.sales_per_day:
             season = 1.0 + 0.5 * _seasonality(self.start.date() + timedelta(days=day))
-            for _ in range(_poisson(rng, persona.sales_per_day * season)):
+            for _ in range(_poisson(rng, persona.sales_per_day * season * self.activity)):
                 planned.append((rng.randint(3600, 86399), "sale", {"amount": _money(rng, persona.sale_yuan)}))
         if rng.random() < persona.loans_per_30_days / 30:
             product = rng.choice(persona.loan_products)

@@ -183,3 +183,15 @@ def test_policy_inheritance_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "d.toml").write_text('extends = "default"\n[rules]\nmax_applications_24h = -1\n')
     with pytest.raises(PolicyError, match=r"d.toml: rules.max_applications_24h"):
         load_policy(tmp_path / "d.toml")
+
+
+def test_activity_thins_everyday_purchases_and_sales_only() -> None:
+    full = Simulation(users=200, days=30, seed=6, policy=default_policy())
+    quiet = Simulation(users=200, days=30, seed=6, policy=default_policy(), activity=0.25)
+    for simulation in (full, quiet):
+        for _ in simulation.lines():
+            pass
+    everyday = ("purchase", "sale")
+    assert sum(quiet.counts[t] for t in everyday) < 0.4 * sum(full.counts[t] for t in everyday)
+    assert quiet.counts["account_opened"] == full.counts["account_opened"] == 200
+    assert quiet.counts["application"] > 0.7 * full.counts["application"]

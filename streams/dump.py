@@ -1,4 +1,4 @@
-"""`creditstream dump`: a topic's log as JSONL, partition by partition (each user's order kept).
+"""Reading a topic's log back: `creditstream dump`, and the tests and benchmarks that check outputs.
 
 `creditstream dump credit.applied --out applied.jsonl` followed by `creditstream replay
 applied.jsonl` reproduces the live worker's outputs.
@@ -11,17 +11,14 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["dump_topic"]
+__all__ = ["dump_topic", "iter_records"]
 
 
-def dump_topic(
-    bootstrap_servers: str, topic: str, client_config: Mapping[str, Any] | None = None, poll_ms: int = 500
-) -> Iterator[bytes]:
-    """Every message value from the beginning to the end offsets seen at the start.
-
-    A value with a newline byte cannot be one JSONL line: its newlines become spaces (such a value
-    is never a valid event, so it is dead-lettered either way).
-    """
+def iter_records(
+    bootstrap_servers: str, topic: str, client_config: Mapping[str, Any] | None = None, poll_ms: int = 300
+) -> Iterator[Any]:
+    """Every record from the beginning to the end offsets seen at the start, partition by partition
+    (so each user's records come in their order). Records are kafka-python ConsumerRecords."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **dict(client_config or {})
     )
@@ -36,8 +33,19 @@ def dump_topic(
             end = consumer.end_offsets([tp])[tp]
             while consumer.position(tp) < end:
                 for record in consumer.poll(timeout_ms=poll_ms).get(tp, []):
-                    if record.offset >= end:
-                        break
-                    yield (record.value or b"").replace(b"\n", b" ")
+                    if record.offset < end:
+                        yield record
     finally:
         consumer.close()
+
+
+def dump_topic(
+    bootstrap_servers: str, topic: str, client_config: Mapping[str, Any] | None = None
+) -> Iterator[bytes]:
+    """Every message value as one JSONL line's worth of bytes.
+
+    A value with a newline byte cannot be one JSONL line: its newlines become spaces (such a value
+    is never a valid event, so it is dead-lettered either way).
+    """
+    for record in iter_records(bootstrap_servers, topic, client_config):
+        yield (record.value or b"").replace(b"\n", b" ")

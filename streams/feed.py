@@ -18,12 +18,14 @@ import orjson
 
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS, INPUT_TOPICS
 from streams.admin import ensure_topics
 from streams.progress import progress_bar
 from streams.settings import Settings
 
 __all__ = ["Pacer", "ProduceSummary", "connect_producer", "feed_lines", "produce_file"]
+
+INPUT_EVENT_TYPES = frozenset(t for spec in INPUT_TOPICS for t in spec.event_types)
 
 
 def connect_producer() -> CreditEventProducer:
@@ -138,7 +140,7 @@ def produce_file(
                 summary.invalid.append((number, event.reason))
                 if not send_invalid:
                     continue
-                event_type = event.event_type if event.event_type in _TOPIC_TYPES else "purchase"
+                event_type = event.event_type if event.event_type in INPUT_EVENT_TYPES else "purchase"
                 pacer.wait()
                 producer.send_bytes(event_type, event.user_id or "", line)
                 summary.by_type["invalid"] += 1
@@ -153,17 +155,3 @@ def produce_file(
         advance(size)
     producer.flush()
     return summary
-
-
-_TOPIC_TYPES = frozenset(
-    {
-        "account_opened",
-        "account_status",
-        "purchase",
-        "refund",
-        "sale",
-        "repayment",
-        "delinquency",
-        "application",
-    }
-)

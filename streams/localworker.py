@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from streams.dump import iter_records
 
 __all__ = ["LocalWorker", "free_port", "read_records", "read_topic", "wait_until"]
 
@@ -115,20 +115,10 @@ def _parse(body: bytes, content_type: str) -> Any:
 
 def read_records(bootstrap: str, topic: str) -> list[Any]:
     """Every record (kafka-python ConsumerRecord) up to the topic's current end, partition by partition."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    records: list[Any] = []
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        for partition in sorted(partitions):
-            tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
-            end = consumer.end_offsets([tp])[tp]
-            while consumer.position(tp) < end:
-                records.extend(r for r in consumer.poll(timeout_ms=300).get(tp, []) if r.offset < end)
-    finally:
-        consumer.close()
-    return records
+        return list(iter_records(bootstrap, topic))
+    except ValueError:  # the topic does not exist yet
+        return []
 
 
 def read_topic(bootstrap: str, topic: str) -> list[bytes]:

@@ -7,6 +7,7 @@ logic. ``load_policy`` turns a bad file into a PolicyError naming the file, the 
 from __future__ import annotations
 
 import tomllib
+import typing
 from bisect import bisect_right
 from decimal import Decimal
 from functools import cached_property
@@ -28,23 +29,11 @@ __all__ = [
     "ProductPolicy",
     "default_policy",
     "load_policy",
+    "policy_with_overrides",
 ]
 
 DEFAULT_POLICY_PATH: Final = Path(__file__).resolve().parent / "default.toml"
 
-FEATURES: Final = (
-    "days_past_due",
-    "worst_days_past_due_365d",
-    "late_repayments_365d",
-    "on_time_repayments",
-    "utilisation_pct",
-    "applications_7d",
-    "refund_ratio_pct_90d",
-    "monthly_income",
-    "tenure_days",
-    "spend_90d",
-    "sales_90d",
-)
 Feature = Literal[
     "days_past_due",
     "worst_days_past_due_365d",
@@ -58,6 +47,8 @@ Feature = Literal[
     "spend_90d",
     "sales_90d",
 ]
+FEATURES: Final = typing.get_args(Feature)
+"""The features a scorecard factor may use (computed in streams.engine.features)."""
 Rate = Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)]
 Score = Annotated[int, Field(ge=0, le=2000)]
 
@@ -321,6 +312,16 @@ def _read_with_bases(source: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     merged = _read_with_bases(base_path, (*seen, source.resolve()))
     _merge(merged, document)
     return merged
+
+
+def policy_with_overrides(overrides: dict[str, Any], base: Path | str | None = None) -> Policy:
+    """A policy from a base file (the default one) with values replaced, as ``extends`` does."""
+    document = _read_with_bases(Path(base) if base is not None else DEFAULT_POLICY_PATH, seen=())
+    _merge(document, overrides)
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        raise PolicyError(f"policy overrides: {format_validation_error(exc)}") from exc
 
 
 def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:

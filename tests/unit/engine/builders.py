@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -14,7 +13,7 @@ from schemas.events import PRODUCTS, Event
 from schemas.outputs import Decision, LimitChanged, ScoreChanged
 from streams.engine import Applied, UserState, apply
 from streams.engine.apply import EngineOutput
-from streams.policy import DEFAULT_POLICY_PATH, Policy, default_policy
+from streams.policy import Policy, default_policy, policy_with_overrides
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 1, 1, 10, 0, tzinfo=CST)
@@ -127,15 +126,5 @@ def limit_changes(outputs: list[EngineOutput]) -> list[LimitChanged]:
 
 
 def policy_with(overrides: dict[str, Any]) -> Policy:
-    """The default policy with some values replaced (nested dicts merge; lists and values replace)."""
-    document = tomllib.loads(DEFAULT_POLICY_PATH.read_text())
-
-    def merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
-        for key, value in changes.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                merge(into[key], value)
-            else:
-                into[key] = value
-
-    merge(document, overrides)
-    return Policy.model_validate(document)
+    """The default policy with some values replaced (nested tables merge; values and lists replace)."""
+    return policy_with_overrides(overrides)

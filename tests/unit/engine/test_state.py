@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streams.engine import StateDecodeError, UserState
+from streams.engine.features import compute_features
+from streams.policy import FEATURES
 from tests.unit.engine.builders import Timeline
 
 
@@ -43,3 +45,11 @@ def test_memories_and_windows_stay_bounded() -> None:
         user.sale("1")
     # Twice the history, about the same size: nothing grows without bound.
     assert len(user.state.to_bytes()) <= size * 1.1
+
+
+def test_the_engine_computes_exactly_the_features_a_policy_may_name() -> None:
+    user = Timeline()
+    user.open()
+    assert user.state is not None
+    assert set(compute_features(user.state, user.policy, sales=0)) == set(FEATURES)
+    assert {factor.feature for factor in user.policy.score.factors} <= set(FEATURES)

@@ -12,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "ALL_TOPICS",
+    "APPLIED_LOG",
     "DEFAULT_PARTITIONS",
     "EVENT_TYPE_TOPIC",
     "INPUT_TOPICS",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 DEFAULT_PARTITIONS = 8
+APPLIED_LOG = "credit.applied"
+"""Every input message in the order the worker applied it: the source for a faithful replay."""
 DAY_MS = 24 * 60 * 60 * 1000
 
 Direction = Literal["input", "output"]
@@ -103,7 +106,7 @@ OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(
-        "credit.applied",
+        APPLIED_LOG,
         "output",
         (),  # carries input messages, byte for byte as received
         "Every input message, as received, in the order the worker applied it (an audit log; "

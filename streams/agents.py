@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.codec import encode
-from schemas.outputs import Decision
-from schemas.topics import SHADOW_DECISIONS
+from schemas.topics import APPLIED_LOG, EVENT_TYPE_TOPIC, SHADOW_DECISIONS
 from streams.components import CreditApp
 from streams.engine import UserState
 from streams.processing import Message, process
@@ -20,7 +19,7 @@ from streams.processing import Message, process
 __all__ = ["install_agents"]
 
 LAG_INTERVAL_SECONDS = 5.0
-APPLIED_LOG = "credit.applied"
+DECISIONS = EVENT_TYPE_TOPIC["decision"]
 
 
 def install_agents(parts: CreditApp) -> None:
@@ -53,17 +52,12 @@ def install_agents(parts: CreditApp) -> None:
             if step.dead_letter_kind != "key_mismatch":
                 await outputs[APPLIED_LOG].send(key=message.key, value=message.value)
             for topic_name, record in step.outputs:
-                callback = (
-                    _latency_callback(parts, message.timestamp) if topic_name.endswith("decisions") else None
-                )
+                callback = _latency_callback(parts, message.timestamp) if topic_name == DECISIONS else None
                 await outputs[topic_name].send(key=key, value=record, callback=callback)
             for shadow in step.shadow_decisions:
                 await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))
-                champion = next((o for o in step.engine_outputs if o.type == "decision"), None)
-                agrees = isinstance(champion, Decision) and champion.outcome == shadow.outcome
-                metrics.shadow_decisions.labels(shadow.product, str(agrees).lower()).inc()
             _record(parts, message, step.event_type, step.dead_letter_kind)
-            metrics.record_outputs(step.engine_outputs)
+            metrics.record_outputs(step.engine_outputs, step.shadow_decisions)
 
     @app.timer(LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:

@@ -92,7 +92,12 @@ class DomainMetrics:
             ),
         )
 
-    def record_outputs(self, outputs: list[EngineOutput]) -> None:
+    def record_outputs(self, outputs: list[EngineOutput], shadow_decisions: list[Decision]) -> None:
+        """Count decisions, reasons and changes; in shadow mode, whether the challenger agrees."""
+        champion = next((o for o in outputs if isinstance(o, Decision)), None)
+        for shadow in shadow_decisions:
+            agrees = champion is not None and champion.outcome == shadow.outcome
+            self.shadow_decisions.labels(shadow.product, str(agrees).lower()).inc()
         for output in outputs:
             if isinstance(output, Decision):
                 self.decisions.labels(output.product, output.outcome).inc()

@@ -84,3 +84,20 @@ def test_start_says_java_is_missing(broker_env: dict[str, str], tmp_path: Path) 
     result = run(START, env)
     assert result.returncode != 0
     assert "Java 17 or newer is required" in result.stderr
+
+
+def test_start_says_maven_is_missing_when_the_jars_must_be_fetched(
+    broker_env: dict[str, str], tmp_path: Path
+) -> None:
+    # An empty cache (no jars yet) and a PATH with java but no mvn.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "cat", "dirname", "sed", "head", "python3", "java"):
+        found = subprocess.run(
+            ["bash", "-c", f"command -v {tool}"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        (bin_dir / tool).symlink_to(found)
+    env = dict(broker_env, PATH=str(bin_dir), CREDITSTREAM_CACHE=str(tmp_path / "cache"))
+    result = run(START, env)
+    assert result.returncode != 0
+    assert "Maven is required once to fetch the Kafka" in result.stderr

@@ -1,0 +1,89 @@
+"""Worker settings from the environment: documented defaults, and bad values named at start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import faust
+import pytest
+
+from streams.app import _credentials
+from streams.settings import ENVIRONMENT, Settings, SettingsError
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    settings = Settings.from_environment({})
+    assert settings.bootstrap_servers == ENVIRONMENT["KAFKA_BOOTSTRAP_SERVERS"][0] == "127.0.0.1:9092"
+    assert (settings.partitions, settings.store, settings.web_port) == (8, "rocksdb", 6066)
+    assert settings.security_protocol == "PLAINTEXT" and settings.ssl_context() is None
+    assert _credentials(settings) is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "words"),
+    [
+        ({"CREDITSTREAM_PARTITIONS": "eight"}, "CREDITSTREAM_PARTITIONS='eight' is not a whole number"),
+        ({"CREDITSTREAM_PARTITIONS": "0"}, "CREDITSTREAM_PARTITIONS=0 is out of range"),
+        ({"CREDITSTREAM_WEB_PORT": "70000"}, "CREDITSTREAM_WEB_PORT=70000 is out of range"),
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL='TLS' is not one of"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "GSSAPI"},
+            "KAFKA_SASL_MECHANISM='GSSAPI'",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"},
+            "KAFKA_SASL_USERNAME is required when KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+        ),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "KAFKA_BOOTSTRAP_SERVERS: 'localhost' is not host:port"),
+        ({"CREDITSTREAM_STORE": "redis"}, "CREDITSTREAM_STORE='redis' is not one of rocksdb, memory"),
+        (
+            {"CREDITSTREAM_POLICY": "/no/such/policy.toml"},
+            "CREDITSTREAM_POLICY='/no/such/policy.toml': no such file",
+        ),
+        ({"KAFKA_SSL_CAFILE": "/no/ca.pem"}, "KAFKA_SSL_CAFILE='/no/ca.pem': no such file"),
+        ({"CREDITSTREAM_APP_ID": "credit stream"}, "CREDITSTREAM_APP_ID='credit stream' must be"),
+        ({"CREDITSTREAM_LOG_LEVEL": "LOUD"}, "CREDITSTREAM_LOG_LEVEL='LOUD' is not one of"),
+    ],
+)
+def test_a_bad_value_names_the_variable(environment: dict[str, str], words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(environment)
+    assert words in str(caught.value)
+
+
+def test_sasl_scram_over_tls_reaches_both_clients() -> None:
+    settings = Settings.from_environment(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "KAFKA_SASL_MECHANISM": "scram-sha-512",
+            "KAFKA_SASL_USERNAME": "credit",
+            "KAFKA_SASL_PASSWORD": "secret",
+        }
+    )
+    assert "secret" not in repr(settings)
+    assert settings.kafka_python_config() == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "credit",
+        "sasl_plain_password": "secret",
+        "ssl_cafile": None,
+        "ssl_certfile": None,
+        "ssl_keyfile": None,
+    }
+    credentials = _credentials(settings)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.ssl_context is not None
+
+
+def test_the_worker_stops_at_start_with_one_clear_line_for_bad_configuration(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        env={"PATH": "/usr/bin:/bin", "CREDITSTREAM_PARTITIONS": "eight", "HOME": str(tmp_path)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == b"creditstream: CREDITSTREAM_PARTITIONS='eight' is not a whole number"

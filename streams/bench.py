@@ -2,6 +2,7 @@
 
 decode: events per second that one core decodes and validates (bytes -> event).
 replay: events per second of `creditstream replay` (decode, engine, encode, write) on a simulated log.
+worker: live workers on a broker: backlog throughput, and event-to-decision latency at a steady rate.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -309,11 +310,11 @@ def _cells(group: dict[str, Any]) -> str:
         value = group[key]
         if value is None:
             return "–"
-        return (
-            f"{value:.1%}"
-            if key.endswith("rate")
-            else (f"{value:,}" if isinstance(value, int) else str(value))
-        )
+        if key.endswith("rate"):
+            return f"{value:.1%}"
+        if key == "approved_amount":  # exact yuan text, grouped for reading
+            return f"{Decimal(value):,.2f}"
+        return f"{value:,}" if isinstance(value, int) else str(value)
 
     return "".join(f"<td>{html.escape(show(c))}</td>" for c in _COLUMNS)
 

@@ -7,7 +7,6 @@ partition's order, and each user's state lives in the table partition of the sam
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from schemas.codec import encode
@@ -33,10 +32,14 @@ def install_agents(parts: CreditApp) -> None:
     async def apply_events(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            received = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
             step = process(
                 Message(
-                    message.topic, message.partition, message.offset, message.key, message.value, received
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                    message.timestamp,
                 ),
                 load,
                 parts.policy,

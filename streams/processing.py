@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from schemas.codec import DecodeError, dead_letter, decode_event, encode
@@ -35,7 +35,7 @@ class Message:
     offset: int | None
     key: bytes | None
     value: bytes | None
-    timestamp: datetime | None = None
+    timestamp: float | None = None  # the Kafka record timestamp, epoch seconds (none in replay)
 
 
 @dataclass(slots=True)
@@ -134,7 +134,7 @@ def _dead(message: Message, reason: str, kind: str, user_id: str | None, event_t
         offset=message.offset,
         # Replay has no Kafka key; the user_id (when readable) is what the key would have been.
         key=message.key if message.key is not None or user_id is None else user_id.encode(),
-        received_at=message.timestamp,
+        received_at=datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None,
     )
     return Step(
         user_id=user_id,

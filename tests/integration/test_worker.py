@@ -321,3 +321,33 @@ def _metric(text: str, name: str, label: str = "") -> float:
         if match and label in (match.group(1) or ""):
             total += float(match.group(2))
     return total
+
+
+def test_users_are_answered_by_either_worker_of_a_group(bootstrap: str, tmp_path: Path) -> None:
+    """Two workers share the partitions; each answers /users/{id} for every user, routing the
+    request to the worker that owns it when it does not."""
+    prefix = f"g{uuid.uuid4().hex[:8]}."
+    first = Worker(bootstrap, prefix, tmp_path / "state-a", tmp_path / "a.log")
+    second = Worker(bootstrap, prefix, tmp_path / "state-b", tmp_path / "b.log")
+    lines = simulate("grp-", users=16, days=10, seed=23)
+    users = users_of(lines)
+    try:
+        first.start()
+        second.start()
+        wait_until(lambda: first.get("/ready")[0] == second.get("/ready")[0] == 200, 90, "both workers ready")
+        assigned = [
+            first.get("/ready")[1]["assigned_partitions"],
+            second.get("/ready")[1]["assigned_partitions"],
+        ]
+        assert all(count > 0 for count in assigned), assigned  # the partitions are split between them
+        send(first, lines)
+        wait_until(lambda: applied_count(bootstrap, prefix, users) >= len(lines), 90, "the events")
+        for user in sorted(users):
+            status_a, view_a = first.get(f"/users/{user}")
+            status_b, view_b = second.get(f"/users/{user}")
+            assert (status_a, status_b) == (200, 200), (user, view_a, view_b)
+            assert view_a == view_b
+            assert view_a["user_id"] == user
+    finally:
+        first.stop()
+        second.stop()

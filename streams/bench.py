@@ -30,7 +30,14 @@ from streams.replay import replay_lines
 from streams.settings import Settings
 from streams.simulation import Simulation
 
-__all__ = ["BenchResult", "bench_decode", "bench_replay", "bench_worker", "ensure_simulated_log"]
+__all__ = [
+    "BenchResult",
+    "bench_decode",
+    "bench_replay",
+    "bench_worker",
+    "ensure_simulated_log",
+    "write_results",
+]
 
 
 @dataclass
@@ -46,10 +53,12 @@ class BenchResult:
         rate = f"{self.events_per_second:,.0f} events/s"
         return f"{self.name}: {self.events:,} events in {self.seconds:.2f}s = {rate} ({extra})"
 
-    def write_json(self, path: Path) -> None:
-        document = {**asdict(self), "machine": _machine()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2) + "\n")
+
+def write_results(path: Path, *results: BenchResult) -> None:
+    """The figures as JSON, each with the machine they were measured on."""
+    documents = [{**asdict(result), "machine": _machine()} for result in results]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n")
 
 
 def ensure_simulated_log(path: Path, events: int, policy: Policy, seed: int = 1) -> Path:

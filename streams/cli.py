@@ -263,14 +263,14 @@ def bench_decode_command(
     / "decode.json",
 ) -> None:
     """Events per second that one core decodes and validates."""
-    from streams.bench import bench_decode, ensure_simulated_log
+    from streams.bench import bench_decode, ensure_simulated_log, write_results
 
     log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, policy_or_exit(None))
     with log.open("rb") as source:
         lines = [line.rstrip(b"\n") for line in source][:events]
     result = bench_decode(lines)
     typer.echo(result.text())
-    result.write_json(json_out)
+    write_results(json_out, result)
 
 
 @bench_app.command("replay")
@@ -281,13 +281,13 @@ def bench_replay_command(
     policy: PolicyOption = None,
 ) -> None:
     """Events per second of replay (decode, engine, encode, write) over a simulated log."""
-    from streams.bench import bench_replay, ensure_simulated_log
+    from streams.bench import bench_replay, ensure_simulated_log, write_results
 
     loaded = policy_or_exit(policy)
     log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, loaded)
     result = bench_replay(log, loaded)
     typer.echo(result.text())
-    result.write_json(json_out)
+    write_results(json_out, result)
 
 
 @bench_app.command("worker")
@@ -300,13 +300,12 @@ def bench_worker_command(
     / "worker.json",
 ) -> None:
     """One live worker on the broker (KAFKA_BOOTSTRAP_SERVERS): throughput, and latency at a steady rate."""
-    import json
     import tempfile
 
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from streams.bench import bench_worker
+    from streams.bench import bench_worker, write_results
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     try:
@@ -317,8 +316,7 @@ def bench_worker_command(
         results = bench_worker(bootstrap, events, rate, seconds, Path(workdir), workers)
     for result in results:
         typer.echo(result.text())
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+    write_results(json_out, *results)
 
 
 def main() -> None:

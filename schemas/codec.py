@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 import jiter
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from schemas.events import Event
-from schemas.outputs import DeadLetter, Output
+from schemas.events import EVENT_ADAPTER, Event
+from schemas.outputs import OUTPUT_ADAPTER, DeadLetter, Output
 
 __all__ = [
     "MAX_RAW_BYTES",
@@ -27,10 +27,8 @@ __all__ = [
 ]
 
 MAX_RAW_BYTES: Final = 64 * 1024
-_EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
-_OUTPUT_ADAPTER: Final[TypeAdapter[Output]] = TypeAdapter(Output)
-_VALIDATE_EVENT: Final = _EVENT_ADAPTER.validator.validate_python  # skips a wrapper on the hot path
-_EVENT_TYPES: Final = ", ".join(sorted(_EVENT_ADAPTER.json_schema()["discriminator"]["mapping"]))
+_VALIDATE_EVENT: Final = EVENT_ADAPTER.validator.validate_python  # skips a wrapper on the hot path
+_EVENT_TYPES: Final = ", ".join(sorted(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"]))
 
 
 DecodeErrorKind = Literal["empty", "not_utf8", "not_json", "not_object", "invalid_event"]
@@ -112,7 +110,7 @@ def encode(record: BaseModel) -> bytes:
 
 def decode_output(raw: bytes) -> Output:
     """Wire JSON of an output event -> the model (for consumers of creditstream's topics and tests)."""
-    return _OUTPUT_ADAPTER.validate_json(raw)
+    return OUTPUT_ADAPTER.validate_json(raw)
 
 
 def dead_letter(

@@ -8,15 +8,25 @@ engine's only clock). Unknown fields are rejected so that a typo never passes si
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+)
 
 from schemas.money import Money, MoneyOrZero
 
 __all__ = [
-    "LOAN_PRODUCTS",
+    "EVENT_ADAPTER",
     "PRODUCTS",
+    "PRODUCT_INDEX",
     "AccountOpened",
     "AccountStatus",
     "Application",
@@ -34,7 +44,8 @@ __all__ = [
 Product = Literal["bnpl", "cash_loan", "installment_loan", "business_loan"]
 LoanProduct = Literal["cash_loan", "installment_loan", "business_loan"]
 PRODUCTS: tuple[Product, ...] = ("bnpl", "cash_loan", "installment_loan", "business_loan")
-LOAN_PRODUCTS: tuple[LoanProduct, ...] = ("cash_loan", "installment_loan", "business_loan")
+PRODUCT_INDEX: Final[dict[Product, int]] = {product: i for i, product in enumerate(PRODUCTS)}
+"""Where each product sits in the engine's per-product lists (limits, balances): PRODUCTS order."""
 
 
 def _text_only(value: Any) -> Any:
@@ -145,3 +156,6 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 """Any input event, told apart by ``type``."""
+
+EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
+"""The one validator of input events (building one costs milliseconds; share this one)."""

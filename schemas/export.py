@@ -11,20 +11,20 @@ import typing
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from schemas.events import (
+    EVENT_ADAPTER,
     AccountOpened,
     AccountStatus,
     Application,
     Delinquency,
-    Event,
     Purchase,
     Refund,
     Repayment,
     Sale,
 )
-from schemas.outputs import DeadLetter, Decision, LimitChanged, Output, ScoreChanged
+from schemas.outputs import OUTPUT_ADAPTER, DeadLetter, Decision, LimitChanged, ScoreChanged
 from schemas.topics import ALL_TOPICS
 
 __all__ = ["SCHEMA_DIR", "build_schema_files", "check_schema_files", "write_schema_files"]
@@ -64,10 +64,10 @@ def build_schema_files() -> dict[str, str]:
         relative = f"output/{_type_name(model)}.json"
         files[relative] = _document(model.model_json_schema(mode="serialization"), relative)
     files["input-event.json"] = _document(
-        {"title": "InputEvent", **TypeAdapter(Event).json_schema(mode="validation")}, "input-event.json"
+        {"title": "InputEvent", **EVENT_ADAPTER.json_schema(mode="validation")}, "input-event.json"
     )
     files["output-event.json"] = _document(
-        {"title": "OutputEvent", **TypeAdapter(Output).json_schema(mode="serialization")}, "output-event.json"
+        {"title": "OutputEvent", **OUTPUT_ADAPTER.json_schema(mode="serialization")}, "output-event.json"
     )
     files["topics.json"] = {
         "topics": [

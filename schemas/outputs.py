@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from schemas.events import Product
 from schemas.money import Amount
@@ -153,3 +153,6 @@ class DeadLetter(_Output):
 
 Output = Annotated[Decision | ScoreChanged | LimitChanged | DeadLetter, Field(discriminator="type")]
 """Any output event, told apart by ``type``."""
+
+OUTPUT_ADAPTER: Final[TypeAdapter[Output]] = TypeAdapter(Output)
+"""The one validator of output events."""

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from schemas.codec import encode, format_validation_error
-from schemas.events import Event
+from schemas.events import EVENT_ADAPTER, Event
 from schemas.topics import topic_for_event_type
 
 __all__ = ["CreditEventProducer", "InvalidEventError", "ProducerError"]
-
-_EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
 
 
 class ProducerError(RuntimeError):
@@ -72,7 +70,7 @@ class CreditEventProducer:
         if isinstance(event, BaseModel):
             event = event.model_dump(mode="json")
         try:
-            return _EVENT_ADAPTER.validate_python(event)
+            return EVENT_ADAPTER.validate_python(event)
         except ValidationError as exc:
             event_type = event.get("type")
             raise InvalidEventError(

@@ -11,20 +11,24 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "ACCOUNTS",
     "ALL_TOPICS",
-    "APPLIED_LOG",
-    "DEFAULT_PARTITIONS",
+    "APPLICATIONS",
+    "APPLIED",
+    "DEAD_LETTER",
+    "DECISIONS",
     "EVENT_TYPE_TOPIC",
     "INPUT_TOPICS",
+    "LIMIT_CHANGES",
     "OUTPUT_TOPICS",
+    "REPAYMENTS",
+    "SCORE_CHANGES",
     "SHADOW_DECISIONS",
+    "TRANSACTIONS",
     "TopicSpec",
     "topic_for_event_type",
 ]
 
-DEFAULT_PARTITIONS = 8
-APPLIED_LOG = "credit.applied"
-"""Every input message in the order the worker applied it: the source for a faithful replay."""
 DAY_MS = 24 * 60 * 60 * 1000
 
 Direction = Literal["input", "output"]
@@ -52,76 +56,94 @@ class TopicSpec:
         }
 
 
+ACCOUNTS = TopicSpec(
+    "credit.accounts",
+    "input",
+    ("account_opened", "account_status"),
+    "Account lifecycle: opening (segment, income, invitations) and status changes.",
+    retention_ms=30 * DAY_MS,
+)
+
+TRANSACTIONS = TopicSpec(
+    "credit.transactions",
+    "input",
+    ("purchase", "refund", "sale"),
+    "Checkout purchases (a credit purchase is a bnpl authorisation request), refunds, merchant sales.",
+    retention_ms=30 * DAY_MS,
+)
+
+REPAYMENTS = TopicSpec(
+    "credit.repayments",
+    "input",
+    ("repayment", "delinquency"),
+    "Repayments with their due date, and delinquency reports from the servicing system.",
+    retention_ms=30 * DAY_MS,
+)
+
+APPLICATIONS = TopicSpec(
+    "credit.applications",
+    "input",
+    ("application",),
+    "Loan applications (cash_loan, installment_loan, business_loan); each gets one decision.",
+    retention_ms=30 * DAY_MS,
+)
+
 INPUT_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(
-        "credit.accounts",
-        "input",
-        ("account_opened", "account_status"),
-        "Account lifecycle: opening (segment, income, invitations) and status changes.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        "credit.transactions",
-        "input",
-        ("purchase", "refund", "sale"),
-        "Checkout purchases (a credit purchase is a bnpl authorisation request), refunds, merchant sales.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        "credit.repayments",
-        "input",
-        ("repayment", "delinquency"),
-        "Repayments with their due date, and delinquency reports from the servicing system.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        "credit.applications",
-        "input",
-        ("application",),
-        "Loan applications (cash_loan, installment_loan, business_loan); each gets one decision.",
-        retention_ms=30 * DAY_MS,
-    ),
+    ACCOUNTS,
+    TRANSACTIONS,
+    REPAYMENTS,
+    APPLICATIONS,
+)
+
+DECISIONS = TopicSpec(
+    "credit.decisions",
+    "output",
+    ("decision",),
+    "One decision per application and per credit purchase, with reason codes.",
+    retention_ms=30 * DAY_MS,
+)
+
+SCORE_CHANGES = TopicSpec(
+    "credit.score-changes",
+    "output",
+    ("score_changed",),
+    "Every change of a user's score, with its top factors.",
+    retention_ms=30 * DAY_MS,
+)
+
+LIMIT_CHANGES = TopicSpec(
+    "credit.limit-changes",
+    "output",
+    ("limit_changed",),
+    "Every change of a user's per-product limit, with the reason.",
+    retention_ms=30 * DAY_MS,
+)
+
+DEAD_LETTER = TopicSpec(
+    "credit.dead-letter",
+    "output",
+    ("dead_letter",),
+    "Messages that could not be applied, with the source position and a readable reason.",
+    retention_ms=90 * DAY_MS,
+)
+
+APPLIED = TopicSpec(
+    "credit.applied",
+    "output",
+    (),  # carries input messages, byte for byte as received
+    "Every input message, as received, in the order the worker applied it (an audit log; "
+    "messages refused for a key that is not their user_id are left out, never having been applied): "
+    "replaying it with `creditstream replay` reproduces the live outputs byte for byte, whatever "
+    "the interleaving of the four input topics was.",
+    retention_ms=30 * DAY_MS,
 )
 
 OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(
-        "credit.decisions",
-        "output",
-        ("decision",),
-        "One decision per application and per credit purchase, with reason codes.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        "credit.score-changes",
-        "output",
-        ("score_changed",),
-        "Every change of a user's score, with its top factors.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        "credit.limit-changes",
-        "output",
-        ("limit_changed",),
-        "Every change of a user's per-product limit, with the reason.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        APPLIED_LOG,
-        "output",
-        (),  # carries input messages, byte for byte as received
-        "Every input message, as received, in the order the worker applied it (an audit log; "
-        "messages refused for a key that is not their user_id are left out, never having been applied): "
-        "replaying it with `creditstream replay` reproduces the live outputs byte for byte, whatever "
-        "the interleaving of the four input topics was.",
-        retention_ms=30 * DAY_MS,
-    ),
-    TopicSpec(
-        "credit.dead-letter",
-        "output",
-        ("dead_letter",),
-        "Messages that could not be applied, with the source position and a readable reason.",
-        retention_ms=90 * DAY_MS,
-    ),
+    DECISIONS,
+    SCORE_CHANGES,
+    LIMIT_CHANGES,
+    APPLIED,
+    DEAD_LETTER,
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = INPUT_TOPICS + OUTPUT_TOPICS

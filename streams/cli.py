@@ -1,4 +1,4 @@
-"""The creditstream command line: worker, replay, simulate, produce, backtest, bench, schemas, topics.
+"""The creditstream command line: worker, replay, simulate, produce, backtest, dump, bench, schemas.
 
 Each command is a thin shell over a module that does the work; errors in input or configuration
 print one clear line and exit 2.
@@ -52,15 +52,17 @@ def worker() -> None:
     """Run the live worker (configured by environment variables: see README, Configuration)."""
     from kafka.errors import KafkaError
 
-    from streams.admin import CoPartitioningError
-    from streams.settings import Settings, SettingsError
-    from streams.worker import run_worker
+    from streams.kafka.admin import CoPartitioningError, TopicSetupTimeoutError
+    from streams.kafka.settings import Settings, SettingsError
+    from streams.worker.run import run_worker
 
     try:
         settings = Settings.from_environment()
         run_worker(settings)
     except (SettingsError, PolicyError, CoPartitioningError) as exc:
         fail(str(exc))
+    except TopicSetupTimeoutError as exc:
+        fail(f"Kafka at {settings.bootstrap_servers}: {exc}", code=1)
     except KafkaError as exc:
         fail(f"cannot reach Kafka at the configured KAFKA_BOOTSTRAP_SERVERS: {exc}", code=1)
 
@@ -76,8 +78,8 @@ def replay(
     ] = None,
 ) -> None:
     """Replay a log of input events through the engine and write every output event as JSONL."""
-    from streams.progress import progress_bar
-    from streams.replay import replay_lines
+    from streams.tools.progress import progress_bar
+    from streams.tools.replay import replay_lines
 
     loaded = policy_or_exit(policy)
     try:
@@ -140,15 +142,15 @@ def simulate(
     policy: PolicyOption = None,
 ) -> None:
     """Generate a synthetic population's events over event time (deterministic for a seed)."""
-    from streams.feed import feed_lines
-    from streams.simulation import Simulation
+    from streams.tools.produce import emit_lines
+    from streams.tools.simulate import Simulation
 
     if kafka and out is not None:
         fail("--out and --kafka exclude each other: choose where the events go")
     simulation = Simulation(
         users=users, days=days, seed=seed, policy=policy_or_exit(policy), activity=activity
     )
-    sent = feed_lines(simulation.lines(), out=out, kafka=kafka, rate=rate, label="simulate", total=None)
+    sent = emit_lines(simulation.lines(), out=out, kafka=kafka, rate=rate, label="simulate", total=None)
     by_type = ", ".join(f"{n} {t}" for t, n in sorted(simulation.counts.items()))
     personas = ", ".join(f"{n} {p}" for p, n in sorted(simulation.personas.items()))
     typer.echo(f"simulate: {sent} events ({by_type}); users by persona: {personas}", err=True)
@@ -168,9 +170,9 @@ def produce(
     from kafka.errors import KafkaError
 
     from schemas.producer import ProducerError
-    from streams.admin import CoPartitioningError
-    from streams.feed import connect_producer, produce_file
-    from streams.settings import SettingsError
+    from streams.kafka.admin import CoPartitioningError
+    from streams.kafka.settings import SettingsError
+    from streams.tools.produce import connect_producer, produce_file
 
     if not input_file.is_file():
         fail(f"cannot read input file {input_file}: no such file")
@@ -196,8 +198,8 @@ def backtest(
     ] = Path("backtest-report"),
 ) -> None:
     """Run two policies over the same log; report approval and bad rates, and every differing decision."""
-    from streams.backtest import run_backtest, write_report
-    from streams.progress import progress_bar
+    from streams.tools.backtest import run_backtest, write_report
+    from streams.tools.progress import progress_bar
 
     champion_policy, challenger_policy = policy_or_exit(champion), policy_or_exit(challenger)
     if not events_file.is_file():
@@ -236,24 +238,35 @@ def dump(
     """Write a topic's messages as JSONL, partition by partition (KAFKA_BOOTSTRAP_SERVERS)."""
     from kafka.errors import KafkaError
 
-    from streams.dump import dump_topic
-    from streams.settings import Settings, SettingsError
+    from streams.kafka.reading import TopicNotFoundError
+    from streams.kafka.settings import Settings, SettingsError
+    from streams.tools.dump import dump_topic
 
     try:
         settings = Settings.from_environment()
-        sink = out.open("wb") if out is not None else sys.stdout.buffer
-        count = 0
-        for value in dump_topic(
-            settings.bootstrap_servers, settings.topic(topic), settings.kafka_python_config()
-        ):
-            sink.write(value + b"\n")
+    except SettingsError as exc:
+        fail(str(exc))
+    name = settings.topic(topic)
+    try:
+        sink = out.open("wb") if out is not None else None
+    except OSError as exc:
+        fail(f"cannot write output file {out}: {exc.strerror or exc}")
+    count = 0
+    try:
+        write = (sink or sys.stdout.buffer).write
+        for value in dump_topic(settings.bootstrap_servers, name, settings.kafka_python_config()):
+            write(value + b"\n")
             count += 1
-        sink.flush()
-    except (SettingsError, ValueError) as exc:
+    except TopicNotFoundError as exc:
         fail(str(exc))
     except KafkaError as exc:
         fail(f"Kafka: {exc}", code=1)
-    typer.echo(f"dump: {count} messages from {settings.topic(topic)}", err=True)
+    finally:
+        if sink is not None:
+            sink.close()
+        else:
+            sys.stdout.buffer.flush()
+    typer.echo(f"dump: {count} messages from {name}", err=True)
 
 
 @bench_app.command("decode")
@@ -263,7 +276,7 @@ def bench_decode_command(
     / "decode.json",
 ) -> None:
     """Events per second that one core decodes and validates."""
-    from streams.bench import bench_decode, ensure_simulated_log, write_results
+    from streams.tools.bench import bench_decode, ensure_simulated_log, write_results
 
     log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, policy_or_exit(None))
     with log.open("rb") as source:
@@ -281,7 +294,7 @@ def bench_replay_command(
     policy: PolicyOption = None,
 ) -> None:
     """Events per second of replay (decode, engine, encode, write) over a simulated log."""
-    from streams.bench import bench_replay, ensure_simulated_log, write_results
+    from streams.tools.bench import bench_replay, ensure_simulated_log, write_results
 
     loaded = policy_or_exit(policy)
     log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, loaded)
@@ -305,7 +318,7 @@ def bench_worker_command(
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from streams.bench import bench_worker, write_results
+    from streams.tools.bench import bench_worker, write_results
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     try:

@@ -15,14 +15,14 @@ from typing import Final
 
 from schemas.codec import DecodeError, dead_letter, decode_event, encode
 from schemas.outputs import Decision
-from schemas.topics import EVENT_TYPE_TOPIC
+from schemas.topics import DEAD_LETTER, EVENT_TYPE_TOPIC
 from streams.engine import StateDecodeError, UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy
 
 __all__ = ["DEAD_LETTER_TOPIC", "Message", "Step", "process"]
 
-DEAD_LETTER_TOPIC: Final = EVENT_TYPE_TOPIC["dead_letter"]
+DEAD_LETTER_TOPIC: Final = DEAD_LETTER.name
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +44,7 @@ class Step:
 
     ``state`` is the user's new state, to be stored (None when there is nothing to store).
     ``outputs`` are (topic, encoded record) pairs in the engine's documented order; a dead letter is
-    among them when the message could not be applied, and ``dead_letter_reason`` says why.
+    among them when the message could not be applied, and ``dead_letter_kind`` says which kind.
     """
 
     user_id: str | None
@@ -52,7 +52,6 @@ class Step:
     state: UserState | None
     outputs: list[tuple[str, bytes]] = field(default_factory=list)
     engine_outputs: list[EngineOutput] = field(default_factory=list)
-    dead_letter_reason: str | None = None
     dead_letter_kind: str | None = None  # closed set, for metrics: a DecodeErrorKind, key_mismatch, rejected
     duplicate: bool = False
     shadow_decisions: list[Decision] = field(default_factory=list)
@@ -141,6 +140,5 @@ def _dead(message: Message, reason: str, kind: str, user_id: str | None, event_t
         event_type=event_type,
         state=None,
         outputs=[(DEAD_LETTER_TOPIC, encode(record))],
-        dead_letter_reason=reason,
         dead_letter_kind=kind,
     )

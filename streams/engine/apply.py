@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 from schemas.events import (
+    PRODUCT_INDEX,
     PRODUCTS,
     AccountOpened,
     AccountStatus,
@@ -48,7 +49,6 @@ from streams.policy import Policy
 __all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
 
 EngineOutput = Decision | ScoreChanged | LimitChanged
-_INDEX: Final = {product: i for i, product in enumerate(PRODUCTS)}
 _DECISION_NAMESPACE: Final = uuid.UUID("2f0c6b4e-6a36-4c7e-9d8a-7c0f2b1d5e93")
 _MAX_LATE_DAYS_KEPT: Final = 64
 V = TypeVar("V")
@@ -173,7 +173,7 @@ def _handle_request(
     if isinstance(event, Purchase):
         if event.funding == "own":
             add_to_window(state, state.spend, day, event.amount, policy)
-            _remember_purchase(state, event.event_id, (event.amount, 0, 0, day), policy)
+            _remember_purchase(state, event.event_id, StoredPurchase(event.amount, 0, 0, day), policy)
             return None
         product: Product = "bnpl"
         term: int | None = None
@@ -184,11 +184,11 @@ def _handle_request(
     if isinstance(event, Application):
         insort(state.applications, now)
     if result.approved:
-        _book(state, _INDEX[product], result.approved)
+        _book(state, PRODUCT_INDEX[product], result.approved)
         if isinstance(event, Purchase):
             add_to_window(state, state.spend, day, result.approved, policy)
-            _remember_purchase(state, event.event_id, (result.approved, 0, 1, day), policy)
-    available_after = max(0, result.limit - state.outstanding[_INDEX[product]])
+            _remember_purchase(state, event.event_id, StoredPurchase(result.approved, 0, 1, day), policy)
+    available_after = max(0, result.limit - state.outstanding[PRODUCT_INDEX[product]])
     stored = _store_decision(product, event, term, result, available_after, state.score, policy)
     _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
     return Decision.model_construct(
@@ -226,7 +226,7 @@ def _store_decision(
     score_now: int,
     policy: Policy,
 ) -> StoredDecision:
-    return (
+    return StoredDecision(
         product,
         result.outcome,
         event.amount,
@@ -244,25 +244,23 @@ def _store_decision(
 
 def _stored_decision(user_id: str, event_id: str, stored: StoredDecision) -> Decision:
     """A kept decision, rebuilt (and validated) for re-emission on a redelivered request."""
-    (product, outcome, requested, approved, apr, term, reasons, score_then, limit, available, decided_at,
-     version) = stored  # fmt: skip
     return Decision.model_validate(
         {
             "decision_id": decision_id(user_id, event_id),
             "request_event_id": event_id,
             "user_id": user_id,
-            "product": product,
-            "outcome": outcome,
-            "requested_amount": requested,
-            "approved_amount": approved,
-            "apr": apr,
-            "term_months": term,
-            "reasons": list(reasons),
-            "score": score_then,
-            "limit": limit,
-            "available_after": available,
-            "decided_at": decided_at,
-            "policy_version": version,
+            "product": stored.product,
+            "outcome": stored.outcome,
+            "requested_amount": stored.requested,
+            "approved_amount": stored.approved,
+            "apr": stored.apr,
+            "term_months": stored.term_months,
+            "reasons": list(stored.reasons),
+            "score": stored.score,
+            "limit": stored.limit,
+            "available_after": stored.available_after,
+            "decided_at": stored.decided_at,
+            "policy_version": stored.policy_version,
         }
     )
 
@@ -295,34 +293,34 @@ def _refund_problem(state: UserState, refund: Refund) -> str | None:
     purchase = state.purchases.get(target)
     if purchase is None:
         stored = state.decisions.get(target)
-        if stored is not None and stored[1] == "declined":
+        if stored is not None and stored.outcome == "declined":
             return f"purchase_event_id: purchase {target!r} was declined, so there is nothing to refund"
         return (
             f"purchase_event_id: unknown purchase {target!r} (not among this user's recent purchases); "
             "refund not applied"
         )
-    remaining = purchase[0] - purchase[1]
+    remaining = purchase.amount - purchase.refunded
     if refund.amount > remaining:
         return (
             f"amount: refund of {fen_to_yuan(refund.amount)} exceeds what is left of purchase {target!r} "
-            f"({fen_to_yuan(remaining)} of {fen_to_yuan(purchase[0])}); refund not applied"
+            f"({fen_to_yuan(remaining)} of {fen_to_yuan(purchase.amount)}); refund not applied"
         )
     return None
 
 
 def _apply_refund(state: UserState, refund: Refund, day: int, policy: Policy) -> None:
-    amount, refunded, by_credit, purchase_day = state.purchases[refund.purchase_event_id]
-    state.purchases[refund.purchase_event_id] = (amount, refunded + refund.amount, by_credit, purchase_day)
+    purchase = state.purchases[refund.purchase_event_id]
+    state.purchases[refund.purchase_event_id] = purchase._replace(refunded=purchase.refunded + refund.amount)
     add_to_window(state, state.refunds, day, refund.amount, policy)
-    if by_credit:  # a credit purchase: the bnpl limit comes back
-        index = _INDEX["bnpl"]
+    if purchase.by_credit:  # a credit purchase: the bnpl limit comes back
+        index = PRODUCT_INDEX["bnpl"]
         repaid = min(refund.amount, state.outstanding[index])
         state.outstanding[index] -= repaid
         state.credit_balance[index] += refund.amount - repaid
 
 
 def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: Policy) -> None:
-    index = _INDEX[repayment.product]
+    index = PRODUCT_INDEX[repayment.product]
     owed = state.outstanding[index]
     paid = min(owed, repayment.amount)
     state.outstanding[index] = owed - paid
@@ -338,7 +336,7 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
 
 
 def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: Policy) -> None:
-    index = _INDEX[report.product]
+    index = PRODUCT_INDEX[report.product]
     state.days_past_due[index] = report.days_past_due
     state.amount_overdue[index] = report.amount_overdue
     expired = day - state.worst_dpd_day >= policy.windows.late_history_days

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.events import PRODUCTS, Product
+from schemas.events import PRODUCT_INDEX, Product
 from schemas.outputs import DecisionOutcome, Reason
 from streams.engine.features import SECONDS_PER_DAY
 from streams.engine.limits import eligible
@@ -18,8 +18,6 @@ from streams.engine.state import UserState
 from streams.policy import Policy
 
 __all__ = ["DecisionResult", "decide", "personal_loan_headroom"]
-
-_INDEX = {product: i for i, product in enumerate(PRODUCTS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +32,7 @@ class DecisionResult:
 def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:
     """(room under the per-person cap, room under the income cap) for personal online loans, in fen."""
     guard = policy.guardrails
-    combined = sum(state.outstanding[_INDEX[p]] for p in guard.personal_loan_products)
+    combined = sum(state.outstanding[PRODUCT_INDEX[p]] for p in guard.personal_loan_products)
     if state.monthly_income is None:
         income_cap = guard.no_income_personal_loan_cap
     else:
@@ -47,7 +45,7 @@ def decide(
 ) -> DecisionResult:
     """Decide one request against the state as it stands before the request."""
     rules = policy.products[product]
-    index = _INDEX[product]
+    index = PRODUCT_INDEX[product]
     limit = state.limits[index]
     reasons: list[Reason] = []
     if state.status == "closed":

@@ -65,7 +65,7 @@ def prune(state: UserState, policy: Policy) -> None:
     if state.late_repayment_days and state.late_repayment_days[0] < late_first:
         state.late_repayment_days = [d for d in state.late_repayment_days if d >= late_first]
     purchase_first = today - policy.memory.purchase_days + 1
-    for event_id in [k for k, p in state.purchases.items() if p[3] < purchase_first]:
+    for event_id in [k for k, p in state.purchases.items() if p.day < purchase_first]:
         del state.purchases[event_id]
 
 
@@ -78,14 +78,14 @@ def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, 
     worst_recent = state.worst_dpd if today - state.worst_dpd_day < policy.windows.late_history_days else 0
     return {
         "days_past_due": dpd,
-        "worst_days_past_due_365d": max(worst_recent, dpd),
-        "late_repayments_365d": len(state.late_repayment_days),
+        "worst_days_past_due_in_late_history": max(worst_recent, dpd),
+        "late_repayments_in_late_history": len(state.late_repayment_days),
         "on_time_repayments": state.on_time_repayments,
         "utilisation_pct": (100 * sum(state.outstanding) / total_limit) if total_limit else 0,
-        "applications_7d": len(state.applications),
-        "refund_ratio_pct_90d": (100 * sum(state.refunds.values()) / spend) if spend else 0,
+        "applications_in_velocity_window": len(state.applications),
+        "refund_ratio_pct_in_long_window": (100 * sum(state.refunds.values()) / spend) if spend else 0,
         "monthly_income": (state.monthly_income or 0) / 100,
         "tenure_days": max(0, state.clock - state.opened_at) // SECONDS_PER_DAY,
-        "spend_90d": spend / 100,
-        "sales_90d": sales / 100,
+        "spend_in_long_window": spend / 100,
+        "sales_in_long_window": sales / 100,
     }

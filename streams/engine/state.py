@@ -9,7 +9,7 @@ Per-product lists are indexed in PRODUCTS order (bnpl, cash_loan, installment_lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, NamedTuple
 
 import orjson
 
@@ -18,11 +18,31 @@ __all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchas
 STATE_VERSION: Final = 1
 N_PRODUCTS: Final = 4
 
-# A decision kept for re-emission: (product, outcome, requested, approved, apr, term, reasons,
-# score, limit, available_after, decided_at (ISO text), policy_version). Immutable, so copies share it.
-StoredDecision = tuple[Any, ...]
-# A purchase kept for refunds: (amount fen, refunded fen, funded by credit (0/1), local day).
-StoredPurchase = tuple[int, int, int, int]
+
+class StoredDecision(NamedTuple):
+    """A decision kept for re-emission on a redelivered request. Immutable, so copies share it."""
+
+    product: str
+    outcome: str
+    requested: int  # fen
+    approved: int  # fen
+    apr: str
+    term_months: int | None
+    reasons: tuple[str, ...]
+    score: int
+    limit: int  # fen
+    available_after: int  # fen
+    decided_at: str  # ISO text
+    policy_version: str
+
+
+class StoredPurchase(NamedTuple):
+    """A purchase kept so that refunds can be checked against it."""
+
+    amount: int  # fen
+    refunded: int  # fen
+    by_credit: int  # 1 when funded by bnpl credit, else 0
+    day: int  # local day number
 
 
 class StateDecodeError(ValueError):
@@ -121,7 +141,8 @@ class UserState:
                 list(self.seen),
                 list(self.decisions.items()),
                 list(self.purchases.items()),
-            ]
+            ],
+            default=tuple,  # the stored records are NamedTuples: written as plain arrays
         )
 
     @classmethod
@@ -160,6 +181,6 @@ class UserState:
             dict(sales),
             apps,
             dict.fromkeys(seen),
-            {key: (*d[:6], tuple(d[6]), *d[7:]) for key, d in decisions},
-            {key: tuple(p) for key, p in purchases},
+            {key: StoredDecision._make((*d[:6], tuple(d[6]), *d[7:])) for key, d in decisions},
+            {key: StoredPurchase._make(p) for key, p in purchases},
         )

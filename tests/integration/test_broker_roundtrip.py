@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from schemas.topics import ALL_TOPICS, TopicSpec
-from streams.admin import CoPartitioningError, ensure_topics, partition_counts
+from streams.kafka.admin import CoPartitioningError, ensure_topics, partition_counts
 
 
 def prefixed(prefix: str) -> list[TopicSpec]:

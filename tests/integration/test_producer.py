@@ -10,8 +10,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.producer import CreditEventProducer, InvalidEventError
-from schemas.topics import INPUT_TOPICS
-from streams.admin import ensure_topics
+from schemas.topics import APPLICATIONS, INPUT_TOPICS, TRANSACTIONS
+from streams.kafka.admin import ensure_topics
 
 PURCHASE = {
     "event_id": "p-1",
@@ -53,8 +53,8 @@ def test_events_go_to_their_topic_keyed_by_user_with_exact_money(bootstrap: str,
         producer.send(PURCHASE).get(timeout=10)
         producer.send(APPLICATION).get(timeout=10)
 
-    (purchase,) = read_all(bootstrap, unique_prefix + "credit.transactions", 4, 1)
-    (application,) = read_all(bootstrap, unique_prefix + "credit.applications", 4, 1)
+    (purchase,) = read_all(bootstrap, unique_prefix + TRANSACTIONS.name, 4, 1)
+    (application,) = read_all(bootstrap, unique_prefix + APPLICATIONS.name, 4, 1)
     assert purchase[0] == application[0] == b"u-42"
     assert purchase[2] == application[2]  # co-partitioned: same user, same partition number
     assert orjson.loads(purchase[1])["amount"] == "129.90"

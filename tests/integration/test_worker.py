@@ -15,8 +15,9 @@ import orjson
 import pytest
 
 from schemas.producer import CreditEventProducer
+from schemas.topics import APPLIED, DEAD_LETTER, SHADOW_DECISIONS, TRANSACTIONS
 from streams.policy import DEFAULT_POLICY_PATH, default_policy
-from streams.simulation import Simulation
+from streams.tools.simulate import Simulation
 from tests.integration.worker_harness import (
     Worker,
     applied_count,
@@ -62,7 +63,7 @@ def send(worker: Worker, lines: list[bytes], twice: bool = False) -> None:
 def replay_applied_log(worker: Worker, tmp_path: Path) -> list[bytes]:
     """`creditstream dump credit.applied` then `creditstream replay`, as a user would."""
     log = tmp_path / "applied.jsonl"
-    dumped = worker.run_cli("dump", "credit.applied", "--out", str(log))
+    dumped = worker.run_cli("dump", APPLIED.name, "--out", str(log))
     assert dumped.returncode == 0, dumped.stderr
     replayed = worker.run_cli("replay", str(log))
     assert replayed.returncode == 0, replayed.stderr
@@ -121,7 +122,7 @@ def test_every_event_sent_twice_changes_nothing(worker: Worker, tmp_path: Path) 
     # The final state is what the events sent once give.
     once = tmp_path / "once.jsonl"
     once.write_bytes(
-        b"\n".join(dict.fromkeys(read_topic(worker.bootstrap, worker.prefix + "credit.applied"))) + b"\n"
+        b"\n".join(dict.fromkeys(read_topic(worker.bootstrap, worker.prefix + APPLIED.name))) + b"\n"
     )
     single = worker.run_cli("replay", str(once))
     single_outputs = outputs_by_user(single.stdout.splitlines(), users)
@@ -161,19 +162,19 @@ def test_malformed_messages_are_dead_lettered_and_good_ones_still_decided(
                 raw, _ = MALFORMED[index // 10]
                 producer.send_bytes("purchase", "mal-u0000000", raw)
         # A valid event keyed by another user: it would land on the wrong partition.
-        producer._producer.send(worker.prefix + "credit.transactions", key=b"someone-else", value=lines[-1])
+        producer._producer.send(worker.prefix + TRANSACTIONS.name, key=b"someone-else", value=lines[-1])
 
     wait_until(
-        lambda: len(read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter")) >= len(MALFORMED) + 1,
+        lambda: len(read_topic(worker.bootstrap, worker.prefix + DEAD_LETTER.name)) >= len(MALFORMED) + 1,
         90,
         "the dead letters",
     )
-    dead = [orjson.loads(v) for v in read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter")]
+    dead = [orjson.loads(v) for v in read_topic(worker.bootstrap, worker.prefix + DEAD_LETTER.name)]
     for _, words in MALFORMED:
         matches = [d for d in dead if words in d["error"]]
         assert matches, f"no dead letter saying {words!r}: {[d['error'] for d in dead]}"
         letter = matches[0]
-        assert letter["source_topic"] == worker.prefix + "credit.transactions"
+        assert letter["source_topic"] == worker.prefix + TRANSACTIONS.name
         assert letter["partition"] is not None and letter["offset"] is not None
         assert letter["received_at"] is not None
     assert any("does not match user_id" in d["error"] for d in dead)
@@ -250,7 +251,7 @@ def test_a_restart_with_its_state_wiped_recovers_and_applies_nothing_twice(
         live, replayed = wait_for_outputs(running, users, len(lines), tmp_path)
     finally:
         running.stop()
-    applied = read_topic(bootstrap, prefix + "credit.applied")
+    applied = read_topic(bootstrap, prefix + APPLIED.name)
     event_ids = [orjson.loads(v)["event_id"] for v in applied]
     assert len(event_ids) == len(set(event_ids)) == len(lines)  # none lost, none applied twice
     assert live == replayed
@@ -269,7 +270,7 @@ def test_shadow_mode_decides_every_request_with_the_challenger(worker: Worker, t
     }
 
     def shadow() -> dict[str, dict[str, object]]:
-        values = read_topic(worker.bootstrap, worker.prefix + "credit.decisions.shadow")
+        values = read_topic(worker.bootstrap, worker.prefix + SHADOW_DECISIONS.name)
         decoded = [orjson.loads(v) for v in values]
         return {d["decision_id"]: d for d in decoded if d["user_id"] in users}
 
@@ -295,7 +296,7 @@ def test_produce_sends_valid_lines_and_reports_invalid_ones(worker: Worker, tmp_
     assert b"line 2: occurred_at: Field required" in result.stderr
     assert f"line {len(lines) + 2}: not valid JSON".encode() in result.stderr
     wait_for_outputs(worker, users, len(lines), tmp_path)
-    dead_before = len(read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter"))
+    dead_before = len(read_topic(worker.bootstrap, worker.prefix + DEAD_LETTER.name))
 
     # --send-invalid sends them too, for testing the dead-letter path.
     invalid_only = tmp_path / "invalid.jsonl"
@@ -303,7 +304,7 @@ def test_produce_sends_valid_lines_and_reports_invalid_ones(worker: Worker, tmp_
     sent = worker.run_cli("produce", str(invalid_only), "--send-invalid")
     assert sent.returncode == 0 and b"2 sent, 2 invalid" in sent.stderr
     wait_until(
-        lambda: len(read_topic(worker.bootstrap, worker.prefix + "credit.dead-letter")) >= dead_before + 2,
+        lambda: len(read_topic(worker.bootstrap, worker.prefix + DEAD_LETTER.name)) >= dead_before + 2,
         60,
         "the two dead letters",
     )

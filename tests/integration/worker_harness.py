@@ -1,4 +1,4 @@
-"""Test helpers over streams.localworker: which outputs belong to which user."""
+"""Test helpers over streams.testing: which outputs belong to which user."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 import orjson
 
-from streams.localworker import LocalWorker, read_topic, wait_until
+from schemas.topics import APPLIED, DEAD_LETTER, DECISIONS, LIMIT_CHANGES, SCORE_CHANGES
+from streams.testing import LocalWorker, read_topic, wait_until
 
 __all__ = [
     "OUTPUT_TOPICS",
@@ -19,12 +20,12 @@ __all__ = [
     "wait_until",
 ]
 
-OUTPUT_TOPICS = ("credit.decisions", "credit.score-changes", "credit.limit-changes", "credit.dead-letter")
+OUTPUT_TOPICS = tuple(spec.name for spec in (DECISIONS, SCORE_CHANGES, LIMIT_CHANGES, DEAD_LETTER))
 Worker = LocalWorker
 
 
 def applied_count(bootstrap: str, prefix: str, user_ids: set[str]) -> int:
-    return sum(1 for v in read_topic(bootstrap, prefix + "credit.applied") if _user_of_input(v) in user_ids)
+    return sum(1 for v in read_topic(bootstrap, prefix + APPLIED.name) if _user_of_input(v) in user_ids)
 
 
 def _user_of_input(value: bytes) -> str | None:

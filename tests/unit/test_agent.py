@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.app import create_app
-from streams.components import CreditApp
+from schemas.topics import APPLIED, DEAD_LETTER, DECISIONS, SCORE_CHANGES
 from streams.engine import UserState
+from streams.kafka.settings import Settings
 from streams.policy import default_policy
-from streams.settings import Settings
+from streams.worker.app import create_app
+from streams.worker.parts import CreditApp
 
 
 class RecordingTopic:
@@ -68,11 +69,11 @@ def test_an_event_is_applied_stored_and_its_outputs_sent(parts: CreditApp) -> No
     run(scenario())
     stored = parts.users.data.get(b"u-1")  # the in-memory store, read outside an event
     assert stored is not None and UserState.from_bytes(stored).user_id == "u-1"
-    decisions = parts.outputs["credit.decisions"].sent
+    decisions = parts.outputs[DECISIONS.name].sent
     assert [(key, orjson.loads(value)["request_event_id"]) for key, value in decisions] == [(b"u-1", "a-1")]
-    assert parts.outputs["credit.score-changes"].sent
-    assert parts.outputs["credit.applied"].sent == [(b"u-1", orjson.dumps(APPLICATION))]
-    assert parts.outputs["credit.dead-letter"].sent == []
+    assert parts.outputs[SCORE_CHANGES.name].sent
+    assert parts.outputs[APPLIED.name].sent == [(b"u-1", orjson.dumps(APPLICATION))]
+    assert parts.outputs[DEAD_LETTER.name].sent == []
 
 
 def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_applied(parts: CreditApp) -> None:
@@ -84,6 +85,6 @@ def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_appli
             await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
 
     run(scenario())
-    (dead,) = parts.outputs["credit.dead-letter"].sent
+    (dead,) = parts.outputs[DEAD_LETTER.name].sent
     assert orjson.loads(dead[1])["error"].startswith("not valid JSON")
-    assert len(parts.outputs["credit.decisions"].sent) == 1
+    assert len(parts.outputs[DECISIONS.name].sent) == 1

@@ -15,8 +15,8 @@ import yaml
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry
 
-from streams.metrics import DomainMetrics
-from streams.settings import ENVIRONMENT
+from streams.kafka.settings import ENVIRONMENT
+from streams.worker.metrics import DomainMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import faust
 import pytest
 
-from streams.app import _credentials
-from streams.settings import ENVIRONMENT, Settings, SettingsError
+from streams.kafka.settings import ENVIRONMENT, Settings, SettingsError
+from streams.worker.app import _credentials
 
 
 def test_defaults_are_the_documented_ones() -> None:

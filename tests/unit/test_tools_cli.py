@@ -13,8 +13,14 @@ import orjson
 import pytest
 
 from schemas.codec import DecodeError, decode_event
-from streams.policy import DEFAULT_POLICY_PATH, PolicyError, default_policy, load_policy
-from streams.simulation import Simulation
+from streams.policy import (
+    DEFAULT_POLICY_PATH,
+    PolicyError,
+    default_policy,
+    load_policy,
+    policy_with_overrides,
+)
+from streams.tools.simulate import Simulation
 
 STRICTER = DEFAULT_POLICY_PATH.parent / "stricter.toml"
 
@@ -173,16 +179,34 @@ def test_a_policy_extends_the_default_and_changes_only_what_it_lists() -> None:
 
 
 def test_policy_inheritance_errors_are_clear(tmp_path: Path) -> None:
-    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
-    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\nversion = "a"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\nversion = "b"\n')
     with pytest.raises(PolicyError, match="makes a cycle"):
         load_policy(tmp_path / "a.toml")
-    (tmp_path / "c.toml").write_text('extends = "nowhere.toml"\n')
+    (tmp_path / "c.toml").write_text('extends = "nowhere.toml"\nversion = "c"\n')
     with pytest.raises(PolicyError, match=r"cannot read policy file .*nowhere\.toml"):
         load_policy(tmp_path / "c.toml")
-    (tmp_path / "d.toml").write_text('extends = "default"\n[rules]\nmax_applications_24h = -1\n')
+    (tmp_path / "d.toml").write_text('extends = "default"\nversion = "d"\n[rules]\nmax_applications_24h = -1\n')
     with pytest.raises(PolicyError, match=r"d.toml: rules.max_applications_24h"):
         load_policy(tmp_path / "d.toml")
+
+
+def test_a_policy_that_extends_another_must_name_its_own_version(tmp_path: Path) -> None:
+    """Inheriting the base's version would make two different policies indistinguishable."""
+    (tmp_path / "e.toml").write_text('extends = "default"\n[rules]\nmax_applications_24h = 1\n')
+    with pytest.raises(PolicyError, match=r"e\.toml: extends 'default' but gives no version of its own"):
+        load_policy(tmp_path / "e.toml")
+    (tmp_path / "f.toml").write_text('extends = "default"\nversion = "f-1"\n[rules]\nmax_applications_24h = 1\n')
+    assert load_policy(tmp_path / "f.toml").version == "f-1"
+
+
+def test_overrides_without_a_version_report_a_version_of_their_own() -> None:
+    changed = policy_with_overrides({"rules": {"max_applications_24h": 1}})
+    other = policy_with_overrides({"rules": {"max_applications_24h": 2}})
+    base = default_policy().version
+    assert changed.version.startswith(base + "+") and other.version.startswith(base + "+")
+    assert len({changed.version, other.version, base}) == 3
+    assert policy_with_overrides({"rules": {"max_applications_24h": 1}}).version == changed.version
 
 
 def test_activity_thins_everyday_purchases_and_sales_only() -> None:

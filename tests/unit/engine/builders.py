@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from schemas.events import PRODUCTS, Event
+from schemas.events import EVENT_ADAPTER, PRODUCTS, Event
 from schemas.outputs import Decision, LimitChanged, ScoreChanged
 from streams.engine import Applied, UserState, apply
 from streams.engine.apply import EngineOutput
@@ -17,11 +15,10 @@ from streams.policy import Policy, default_policy, policy_with_overrides
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 1, 1, 10, 0, tzinfo=CST)
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def event(**fields: Any) -> Event:
-    return _ADAPTER.validate_python(fields)
+    return EVENT_ADAPTER.validate_python(fields)
 
 
 @dataclass

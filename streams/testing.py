@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.dump import iter_records
+from streams.kafka.reading import TopicNotFoundError, iter_records
 
 __all__ = ["LocalWorker", "free_port", "read_records", "read_topic", "wait_until"]
 
@@ -117,7 +117,7 @@ def read_records(bootstrap: str, topic: str) -> list[Any]:
     """Every record (kafka-python ConsumerRecord) up to the topic's current end, partition by partition."""
     try:
         return list(iter_records(bootstrap, topic))
-    except ValueError:  # the topic does not exist yet
+    except TopicNotFoundError:  # the topic does not exist yet
         return []
 
 

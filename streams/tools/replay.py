@@ -69,7 +69,7 @@ def replay_lines(
     write = out.write
     for number, step in replay_steps(lines, policy, states):
         summary.lines = number
-        if step.dead_letter_reason is not None:
+        if step.dead_letter_kind is not None:
             summary.dead_letters += 1
         elif step.duplicate:
             summary.duplicates += 1

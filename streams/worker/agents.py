@@ -10,15 +10,14 @@ import time
 from typing import Any
 
 from schemas.codec import encode
-from schemas.topics import APPLIED_LOG, EVENT_TYPE_TOPIC, SHADOW_DECISIONS
-from streams.components import CreditApp
+from schemas.topics import APPLIED, DECISIONS, SHADOW_DECISIONS
 from streams.engine import UserState
 from streams.processing import Message, process
+from streams.worker.parts import CreditApp
 
 __all__ = ["install_agents"]
 
 LAG_INTERVAL_SECONDS = 5.0
-DECISIONS = EVENT_TYPE_TOPIC["decision"]
 
 
 def install_agents(parts: CreditApp) -> None:
@@ -53,9 +52,11 @@ def install_agents(parts: CreditApp) -> None:
             # The applied log first: the order of application, which replay needs to reproduce us.
             # A message refused for its key never reached the engine (replay has no keys to refuse it).
             if step.dead_letter_kind != "key_mismatch":
-                await outputs[APPLIED_LOG].send(key=message.key, value=message.value)
+                await outputs[APPLIED.name].send(key=message.key, value=message.value)
             for topic_name, record in step.outputs:
-                callback = _latency_callback(parts, message.timestamp) if topic_name == DECISIONS else None
+                callback = (
+                    _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
+                )
                 await outputs[topic_name].send(key=key, value=record, callback=callback)
             for shadow in step.shadow_decisions:
                 await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))

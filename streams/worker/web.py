@@ -7,9 +7,9 @@ from typing import Any
 from faust import web
 
 from schemas.topics import INPUT_TOPICS
-from streams.components import CreditApp
 from streams.engine import UserState
-from streams.engine.view import user_view
+from streams.worker.parts import CreditApp
+from streams.worker.user_view import user_view
 
 __all__ = ["install_web", "is_ready"]
 

@@ -1,6 +1,6 @@
 """The one place that builds the Faust app and wires settings, topics, the table and metrics.
 
-Agents (streams.agents) and web pages (streams.web) are installed onto the parts built here.
+Agents (streams.worker.agents) and web pages (streams.worker.web) are installed onto the parts built here.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
-from streams.agents import install_agents
-from streams.components import CreditApp
-from streams.metrics import DomainMetrics
+from streams.kafka.settings import Settings
 from streams.policy import Policy
-from streams.settings import Settings
-from streams.web import install_web
+from streams.worker.agents import install_agents
+from streams.worker.metrics import DomainMetrics
+from streams.worker.parts import CreditApp
+from streams.worker.web import install_web
 
 __all__ = ["CreditApp", "create_app"]
 

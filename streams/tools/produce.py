@@ -1,7 +1,8 @@
-"""Feeding events out: to a JSONL file, to standard output, or to Kafka at a steady rate.
+"""`creditstream produce`: send events to Kafka with the producer helper, at a steady rate if asked.
 
-Used by `creditstream simulate` and `creditstream produce`. Kafka sends go through the producer
-helper (schemas.producer): topic from the type, key = user_id, acks=all, idempotent.
+Also where `creditstream simulate` sends its lines (``emit_lines``: to a file, standard output or
+Kafka). Kafka sends go through schemas.producer: topic from the type, key = user_id, acks=all,
+idempotent.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import orjson
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
 from schemas.topics import ALL_TOPICS, INPUT_TOPICS
-from streams.admin import ensure_topics
-from streams.progress import progress_bar
-from streams.settings import Settings
+from streams.kafka.admin import ensure_topics
+from streams.kafka.settings import Settings
+from streams.tools.progress import progress_bar
 
-__all__ = ["Pacer", "ProduceSummary", "connect_producer", "feed_lines", "produce_file"]
+__all__ = ["Pacer", "ProduceSummary", "connect_producer", "emit_lines", "produce_file"]
 
 INPUT_EVENT_TYPES = frozenset(t for spec in INPUT_TOPICS for t in spec.event_types)
 
@@ -63,7 +64,7 @@ class Pacer:
         self.count += 1
 
 
-def feed_lines(
+def emit_lines(
     lines: Iterable[bytes],
     *,
     out: Path | None,

@@ -8,10 +8,10 @@ import logging
 from faust.worker import Worker
 
 from schemas.topics import ALL_TOPICS, SHADOW_DECISIONS
-from streams.admin import ensure_topics
-from streams.app import create_app
+from streams.kafka.admin import ensure_topics
+from streams.kafka.settings import Settings
 from streams.policy import Policy, load_policy
-from streams.settings import Settings
+from streams.worker.app import create_app
 
 __all__ = ["prepare", "run_worker"]
 

@@ -20,9 +20,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
 import orjson
-from pydantic import TypeAdapter
 
-from schemas.events import PRODUCTS, Event
+from schemas.events import EVENT_ADAPTER, PRODUCTS
 from schemas.money import fen_to_yuan, parse_yuan
 from schemas.outputs import Decision
 from streams.engine import UserState, apply
@@ -42,7 +41,6 @@ CATEGORIES: Final = (
     "health",
     "digital",
 )
-_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
 _DPD_REPORTS: Final = (1, 30, 60, 90, 120)
 
 
@@ -248,7 +246,7 @@ class Simulation:
             "occurred_at": occurred.isoformat(),
             **fields,
         }
-        event = _ADAPTER.validate_python(document)
+        event = EVENT_ADAPTER.validate_python(document)
         result = apply(user.state, event, self.policy)
         user.state = result.state
         self.counts[kind] += 1

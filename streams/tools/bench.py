@@ -21,14 +21,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS
-from streams.admin import ensure_topics
-from streams.feed import Pacer
-from streams.localworker import LocalWorker, read_records, wait_until
+from schemas.topics import ALL_TOPICS, APPLICATIONS, APPLIED, DECISIONS, TRANSACTIONS
+from streams.kafka.admin import ensure_topics
+from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
-from streams.replay import replay_lines
-from streams.settings import Settings
-from streams.simulation import Simulation
+from streams.testing import LocalWorker, read_records, wait_until
+from streams.tools.produce import Pacer
+from streams.tools.replay import replay_lines
+from streams.tools.simulate import Simulation
 
 __all__ = [
     "BenchResult",
@@ -158,7 +158,7 @@ def bench_worker(
         wait_until(lambda: all(w.get("/ready")[0] == 200 for w in running), 120, "every worker ready")
         began = time.perf_counter()
         wait_until(
-            lambda: _end_offsets(bootstrap, prefix + "credit.applied") >= len(backlog), 1800, "the backlog"
+            lambda: _end_offsets(bootstrap, prefix + APPLIED.name) >= len(backlog), 1800, "the backlog"
         )
         elapsed = time.perf_counter() - began
         throughput = BenchResult(
@@ -175,7 +175,7 @@ def bench_worker(
                 producer.send_bytes(head["type"], head["user_id"], line)
         send_seconds = time.perf_counter() - sent_at
         wait_until(
-            lambda: _end_offsets(bootstrap, prefix + "credit.applied") >= len(backlog) + len(steady),
+            lambda: _end_offsets(bootstrap, prefix + APPLIED.name) >= len(backlog) + len(steady),
             600,
             "the stream",
         )
@@ -210,13 +210,13 @@ def _end_offsets(bootstrap: str, topic: str) -> int:
 def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> list[int]:
     """Milliseconds from each request's record timestamp to its decision's record timestamp."""
     requested: dict[str, int] = {}
-    for topic in ("credit.transactions", "credit.applications"):
+    for topic in (TRANSACTIONS.name, APPLICATIONS.name):
         for record in read_records(bootstrap, prefix + topic):
             event_id = orjson.loads(record.value)["event_id"]
             if event_id in request_ids:
                 requested[event_id] = record.timestamp
     latencies = []
-    for record in read_records(bootstrap, prefix + "credit.decisions"):
+    for record in read_records(bootstrap, prefix + DECISIONS.name):
         decision = orjson.loads(record.value)
         sent = requested.get(decision["request_event_id"])
         if sent is not None:

@@ -13,13 +13,17 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.topics import ALL_TOPICS, TopicSpec
 
-__all__ = ["CoPartitioningError", "ensure_topics", "partition_counts"]
+__all__ = ["CoPartitioningError", "TopicSetupTimeoutError", "ensure_topics", "partition_counts"]
 
 log = logging.getLogger(__name__)
 
 
 class CoPartitioningError(RuntimeError):
     """An existing topic has a partition count that breaks co-partitioning by user_id."""
+
+
+class TopicSetupTimeoutError(RuntimeError):
+    """Created topics did not show their partitions in the cluster's metadata in time."""
 
 
 def ensure_topics(
@@ -86,5 +90,5 @@ def wait_for_partition_counts(admin: KafkaAdminClient, names: list[str], timeout
         except KafkaError as exc:
             problem = str(exc)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"topic metadata did not settle within {timeout_s:.0f}s: {problem}")
+            raise TopicSetupTimeoutError(f"topic metadata did not settle within {timeout_s:.0f}s: {problem}")
         time.sleep(0.2)

@@ -16,8 +16,6 @@ from typing import Any, Final
 
 __all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
 
-_REPO_CACHE: Final = Path(".cache")
-
 # name -> (default, meaning): the single table of settings the README documents.
 ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     "KAFKA_BOOTSTRAP_SERVERS": ("127.0.0.1:9092", "Kafka bootstrap servers, comma separated host:port"),

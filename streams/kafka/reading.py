@@ -1,8 +1,4 @@
-"""Reading a topic's log back: `creditstream dump`, and the tests and benchmarks that check outputs.
-
-`creditstream dump credit.applied --out applied.jsonl` followed by `creditstream replay
-applied.jsonl` reproduces the live worker's outputs.
-"""
+"""Reading a topic's log back from the beginning: for `creditstream dump`, tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -11,7 +7,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["dump_topic", "iter_records"]
+__all__ = ["TopicNotFoundError", "iter_records"]
+
+
+class TopicNotFoundError(LookupError):
+    """The topic to read does not exist on the cluster (or has no partitions)."""
 
 
 def iter_records(
@@ -25,7 +25,7 @@ def iter_records(
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            raise ValueError(f"topic {topic!r} does not exist or has no partitions")
+            raise TopicNotFoundError(f"topic {topic!r} does not exist or has no partitions")
         for partition in sorted(partitions):
             tp = TopicPartition(topic, partition)
             consumer.assign([tp])
@@ -37,15 +37,3 @@ def iter_records(
                         yield record
     finally:
         consumer.close()
-
-
-def dump_topic(
-    bootstrap_servers: str, topic: str, client_config: Mapping[str, Any] | None = None
-) -> Iterator[bytes]:
-    """Every message value as one JSONL line's worth of bytes.
-
-    A value with a newline byte cannot be one JSONL line: its newlines become spaces (such a value
-    is never a valid event, so it is dead-lettered either way).
-    """
-    for record in iter_records(bootstrap_servers, topic, client_config):
-        yield (record.value or b"").replace(b"\n", b" ")

@@ -1,4 +1,4 @@
-"""The parts of a running worker that its agent and web pages share (built by streams.app)."""
+"""The parts of a running worker that its agent and web pages share (built by streams.worker.app)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
-from streams.metrics import DomainMetrics
+from streams.kafka.settings import Settings
 from streams.policy import Policy
-from streams.settings import Settings
+from streams.worker.metrics import DomainMetrics
 
 __all__ = ["CreditApp"]
 

@@ -1,0 +1,66 @@
+"""The whole policy: rules, windows, memory bounds, the scorecard, guardrails and the products."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from schemas.events import PRODUCTS, Product
+from streams.policy.base import StrictModel
+from streams.policy.guardrails import Guardrails
+from streams.policy.products import ProductPolicy
+from streams.policy.scorecard import ScorePolicy
+
+__all__ = ["DefaultProfile", "Memory", "Policy", "Rules", "Windows"]
+
+
+class Rules(StrictModel):
+    max_applications_24h: int = Field(ge=0)
+    non_performing_days: int = Field(ge=1)
+    grace_days: int = Field(0, ge=0)
+
+
+class Windows(StrictModel):
+    long_days: int = Field(ge=1, le=366)
+    velocity_days: int = Field(ge=1, le=366)
+    late_history_days: int = Field(ge=1, le=3660)
+
+
+class Memory(StrictModel):
+    event_ids: int = Field(ge=1, le=10000)
+    decisions: int = Field(ge=1, le=1000)
+    purchases: int = Field(ge=1, le=1000)
+    purchase_days: int = Field(ge=1, le=3660)
+
+
+class DefaultProfile(StrictModel):
+    segment: Literal["consumer", "merchant"] = "consumer"
+
+
+class Policy(StrictModel):
+    """A whole validated policy."""
+
+    version: str = Field(min_length=1, max_length=64)
+    timezone_offset_minutes: int = Field(ge=-14 * 60, le=14 * 60)
+    rules: Rules
+    windows: Windows
+    memory: Memory
+    default_profile: DefaultProfile
+    score: ScorePolicy
+    guardrails: Guardrails
+    products: dict[Product, ProductPolicy]
+
+    @model_validator(mode="after")
+    def _regulatory(self) -> Self:
+        if set(self.products) != set(PRODUCTS):
+            raise ValueError(f"products must define exactly {', '.join(PRODUCTS)}")
+        cap = self.guardrails.max_apr
+        if cap > Decimal("0.24"):
+            raise ValueError(f"guardrails.max_apr {cap} is above the regulatory 24% cap")
+        for name, product in self.products.items():
+            for tier in product.apr_tiers:
+                if tier.apr > cap:
+                    raise ValueError(f"products.{name}: apr {tier.apr} is above guardrails.max_apr {cap}")
+        return self

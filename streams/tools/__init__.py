@@ -1,0 +1,1 @@
+"""Offline and operator tools behind the CLI: replay, simulate, produce, backtest, dump, bench."""

@@ -1,7 +1,8 @@
 """One message through the engine: decode, apply, encode. Shared by the live worker and replay.
 
-Both shells call ``process`` and publish the encoded bytes it returns, so a replay of a topic's log
-reproduces the live outputs byte for byte. Bad input becomes a dead-letter record here, never an
+Both shells call ``process`` and publish the encoded bytes it returns, so a replay of the applied
+log reproduces the live decisions, score changes and limit changes byte for byte (dead letters
+name their source position, which differs between a topic and a file). Bad input becomes a dead-letter record here, never an
 exception.
 """
 

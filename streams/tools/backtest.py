@@ -231,11 +231,14 @@ def _html(result: BacktestResult, summary: dict[str, Any]) -> str:
     champion, challenger = summary["champion"], summary["challenger"]
     names = [name for _, name in BANDS]
     a, b = champion["policy_version"], challenger["policy_version"]
+    # Series are keyed by role, not version: two policies may share a version (a policy against
+    # itself, or two files that forgot to change it), and one series must never hide the other.
+    label_a, label_b = f"champion {a}", f"challenger {b}"
 
     def series(section: str, key: str) -> dict[str, list[float]]:
         return {
-            a: [champion[section][n][key] or 0 for n in names],
-            b: [challenger[section][n][key] or 0 for n in names],
+            label_a: [champion[section][n][key] or 0 for n in names],
+            label_b: [challenger[section][n][key] or 0 for n in names],
         }
 
     charts = [
@@ -243,8 +246,8 @@ def _html(result: BacktestResult, summary: dict[str, Any]) -> str:
             "Final score distribution (users)",
             names,
             {
-                a: list(champion["final_score_distribution"].values()),
-                b: list(challenger["final_score_distribution"].values()),
+                label_a: list(champion["final_score_distribution"].values()),
+                label_b: list(challenger["final_score_distribution"].values()),
             },
             percent=False,
         ),

@@ -154,6 +154,13 @@ def test_backtest_of_a_policy_against_itself_finds_no_difference(event_log: Path
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert result.returncode == 0 and summary["decisions_that_differ"] == 0
     assert summary["champion"]["overall"] == summary["challenger"]["overall"]
+    # Same version on both sides: every chart still draws both series, one bar each per band.
+    page = (tmp_path / "report.html").read_text()
+    charts = page.split("<svg")[1:]
+    assert len(charts) == 3
+    for chart in charts:
+        assert ">champion 2026.11-default</text>" in chart and ">challenger 2026.11-default</text>" in chart
+        assert chart.count("<title>champion ") == chart.count("<title>challenger ") > 0
 
 
 @pytest.mark.parametrize("missing", ["events", "champion", "challenger"])
@@ -186,7 +193,9 @@ def test_policy_inheritance_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('extends = "nowhere.toml"\nversion = "c"\n')
     with pytest.raises(PolicyError, match=r"cannot read policy file .*nowhere\.toml"):
         load_policy(tmp_path / "c.toml")
-    (tmp_path / "d.toml").write_text('extends = "default"\nversion = "d"\n[rules]\nmax_applications_24h = -1\n')
+    (tmp_path / "d.toml").write_text(
+        'extends = "default"\nversion = "d"\n[rules]\nmax_applications_24h = -1\n'
+    )
     with pytest.raises(PolicyError, match=r"d.toml: rules.max_applications_24h"):
         load_policy(tmp_path / "d.toml")
 
@@ -196,7 +205,9 @@ def test_a_policy_that_extends_another_must_name_its_own_version(tmp_path: Path)
     (tmp_path / "e.toml").write_text('extends = "default"\n[rules]\nmax_applications_24h = 1\n')
     with pytest.raises(PolicyError, match=r"e\.toml: extends 'default' but gives no version of its own"):
         load_policy(tmp_path / "e.toml")
-    (tmp_path / "f.toml").write_text('extends = "default"\nversion = "f-1"\n[rules]\nmax_applications_24h = 1\n')
+    (tmp_path / "f.toml").write_text(
+        'extends = "default"\nversion = "f-1"\n[rules]\nmax_applications_24h = 1\n'
+    )
     assert load_policy(tmp_path / "f.toml").version == "f-1"
 
 

@@ -2,8 +2,8 @@
 
 Both shells call ``process`` and publish the encoded bytes it returns, so a replay of the applied
 log reproduces the live decisions, score changes and limit changes byte for byte (dead letters
-name their source position, which differs between a topic and a file). Bad input becomes a dead-letter record here, never an
-exception.
+name their source position, which differs between a topic and a file). Bad input becomes a
+dead-letter record here, never an exception.
 """
 
 from __future__ import annotations

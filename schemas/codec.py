@@ -16,6 +16,8 @@ from schemas.events import EVENT_ADAPTER, Event
 from schemas.outputs import OUTPUT_ADAPTER, DeadLetter, Output
 
 __all__ = [
+    "MAX_ERROR_CHARS",
+    "MAX_KEY_BYTES",
     "MAX_RAW_BYTES",
     "DecodeError",
     "DecodeErrorKind",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 MAX_RAW_BYTES: Final = 64 * 1024
+MAX_ERROR_CHARS: Final = 4096
+MAX_KEY_BYTES: Final = 256
 _VALIDATE_EVENT: Final = EVENT_ADAPTER.validator.validate_python  # skips a wrapper on the hot path
 _EVENT_TYPES: Final = ", ".join(sorted(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"]))
 
@@ -123,7 +127,17 @@ def dead_letter(
     key: bytes | None,
     received_at: datetime | None,
 ) -> DeadLetter:
-    """The dead-letter record for a message, with its bytes kept as text or base64 (cut at 64 KiB)."""
+    """The dead-letter record for a message, with its bytes kept as text or base64 (cut at 64 KiB).
+
+    The error text and the key are cut too, so that a dead letter always fits in a Kafka message
+    whatever the input was: a message too large to keep whole is kept truncated, with its size.
+    """
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS] + f"... ({len(error)} characters in all)"
+    if raw is not None and len(raw) > MAX_RAW_BYTES:
+        error += f" [message of {len(raw)} bytes; raw keeps the first {MAX_RAW_BYTES}]"
+    if key is not None and len(key) > MAX_KEY_BYTES:
+        key = key[:MAX_KEY_BYTES]
     data = raw or b""
     truncated = len(data) > MAX_RAW_BYTES
     data = data[:MAX_RAW_BYTES]

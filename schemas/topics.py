@@ -14,11 +14,12 @@ __all__ = [
     "ACCOUNTS",
     "ALL_TOPICS",
     "APPLICATIONS",
-    "APPLIED",
     "DEAD_LETTER",
     "DECISIONS",
+    "EVENTS",
     "EVENT_TYPE_TOPIC",
     "INPUT_TOPICS",
+    "LEGACY_INPUT_TOPICS",
     "LIMIT_CHANGES",
     "OUTPUT_TOPICS",
     "REPAYMENTS",
@@ -60,6 +61,7 @@ ACCOUNTS = TopicSpec(
     "credit.accounts",
     "input",
     ("account_opened", "account_status"),
+    "Deprecated (schema 1; forwarded to credit.events). "
     "Account lifecycle: opening (segment, income, invitations) and status changes.",
     retention_ms=30 * DAY_MS,
 )
@@ -68,6 +70,7 @@ TRANSACTIONS = TopicSpec(
     "credit.transactions",
     "input",
     ("purchase", "refund", "sale"),
+    "Deprecated (schema 1; forwarded to credit.events). "
     "Checkout purchases (a credit purchase is a bnpl authorisation request), refunds, merchant sales.",
     retention_ms=30 * DAY_MS,
 )
@@ -76,6 +79,7 @@ REPAYMENTS = TopicSpec(
     "credit.repayments",
     "input",
     ("repayment", "delinquency"),
+    "Deprecated (schema 1; forwarded to credit.events). "
     "Repayments with their due date, and delinquency reports from the servicing system.",
     retention_ms=30 * DAY_MS,
 )
@@ -84,16 +88,40 @@ APPLICATIONS = TopicSpec(
     "credit.applications",
     "input",
     ("application",),
+    "Deprecated (schema 1; forwarded to credit.events). "
     "Loan applications (cash_loan, installment_loan, business_loan); each gets one decision.",
     retention_ms=30 * DAY_MS,
 )
 
-INPUT_TOPICS: tuple[TopicSpec, ...] = (
-    ACCOUNTS,
-    TRANSACTIONS,
-    REPAYMENTS,
-    APPLICATIONS,
+EVENTS = TopicSpec(
+    "credit.events",
+    "input",
+    (
+        "account_opened",
+        "account_status",
+        "purchase",
+        "refund",
+        "sale",
+        "repayment",
+        "delinquency",
+        "application",
+    ),
+    "Every input event of every type, keyed by user_id: one ordered log per user, so the worker "
+    "applies a user's events in the order they were produced, and replaying this topic reproduces "
+    "the live outputs.",
+    retention_ms=30 * DAY_MS,
+    # The broker stamps each record: an event dated far ahead of its record is refused, and a
+    # producer's clock cannot make it look plausible.
+    extra_config={"message.timestamp.type": "LogAppendTime"},
 )
+
+INPUT_TOPICS: tuple[TopicSpec, ...] = (EVENTS,)
+"""What the engine reads: one topic, so each user's events have one order."""
+
+LEGACY_INPUT_TOPICS: tuple[TopicSpec, ...] = (ACCOUNTS, TRANSACTIONS, REPAYMENTS, APPLICATIONS)
+"""Schema-1 input topics, still accepted: the worker forwards each message, unchanged and under
+its key, to credit.events. Kafka orders each of them, but not their interleaving, so producers
+move to credit.events (see README, Ordering)."""
 
 DECISIONS = TopicSpec(
     "credit.decisions",
@@ -127,26 +155,14 @@ DEAD_LETTER = TopicSpec(
     retention_ms=90 * DAY_MS,
 )
 
-APPLIED = TopicSpec(
-    "credit.applied",
-    "output",
-    (),  # carries input messages, byte for byte as received
-    "Every input message, as received, in the order the worker applied it (an audit log; "
-    "messages refused for a key that is not their user_id are left out, never having been applied): "
-    "replaying it with `creditstream replay` reproduces the live outputs byte for byte, whatever "
-    "the interleaving of the four input topics was.",
-    retention_ms=30 * DAY_MS,
-)
-
 OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
     DECISIONS,
     SCORE_CHANGES,
     LIMIT_CHANGES,
-    APPLIED,
     DEAD_LETTER,
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = INPUT_TOPICS + OUTPUT_TOPICS
+ALL_TOPICS: tuple[TopicSpec, ...] = INPUT_TOPICS + LEGACY_INPUT_TOPICS + OUTPUT_TOPICS
 
 SHADOW_DECISIONS = TopicSpec(
     "credit.decisions.shadow",
@@ -158,8 +174,9 @@ SHADOW_DECISIONS = TopicSpec(
 """Created only when the worker runs with a challenger policy."""
 
 EVENT_TYPE_TOPIC: dict[str, str] = {
-    event_type: spec.name for spec in ALL_TOPICS for event_type in spec.event_types
+    event_type: spec.name for spec in INPUT_TOPICS + OUTPUT_TOPICS for event_type in spec.event_types
 }
+"""Where each event type is sent: every input type to credit.events, each output to its topic."""
 
 
 def topic_for_event_type(event_type: str) -> str:

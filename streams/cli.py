@@ -230,10 +230,17 @@ def backtest(
 
 @app.command()
 def dump(
-    topic: Annotated[str, typer.Argument(help="Topic name as in the catalogue, e.g. credit.applied.")],
+    topic: Annotated[str, typer.Argument(help="Topic name as in the catalogue, e.g. credit.events.")],
     out: Annotated[
         Path | None, typer.Option("--out", help="Write JSONL here (default: standard output).")
     ] = None,
+    records: Annotated[
+        bool,
+        typer.Option(
+            "--records",
+            help="Whole records (partition, offset, timestamp, key): the input for a faithful replay.",
+        ),
+    ] = False,
 ) -> None:
     """Write a topic's messages as JSONL, partition by partition (KAFKA_BOOTSTRAP_SERVERS)."""
     from kafka.errors import KafkaError
@@ -254,7 +261,9 @@ def dump(
     count = 0
     try:
         write = (sink or sys.stdout.buffer).write
-        for value in dump_topic(settings.bootstrap_servers, name, settings.kafka_python_config()):
+        for value in dump_topic(
+            settings.bootstrap_servers, name, settings.kafka_python_config(), records=records
+        ):
             write(value + b"\n")
             count += 1
     except TopicNotFoundError as exc:

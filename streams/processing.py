@@ -1,42 +1,86 @@
-"""One message through the engine: decode, apply, encode. Shared by the live worker and replay.
+"""One message through the engine: check, decode, apply, encode. Shared by the live worker and replay.
 
-Both shells call ``process`` and publish the encoded bytes it returns, so a replay of the applied
-log reproduces the live decisions, score changes and limit changes byte for byte (dead letters
-name their source position, which differs between a topic and a file). Bad input becomes a
-dead-letter record here, never an exception.
+Both shells call ``process`` and publish the encoded bytes it returns. The worker reads one ordered
+topic (credit.events), so replaying a dump of that topic (`creditstream dump credit.events`, which
+keeps each record's partition, offset, timestamp and key) gives the same outputs byte for byte,
+dead letters included. Bad input becomes a dead-letter record here, never an exception.
+
+Checks on the Kafka envelope, before the engine sees anything (each a dead letter of its kind):
+- the key must be present and be the event's user_id (``key_missing``, ``key_mismatch``);
+- the record must sit on the partition Kafka's default murmur2 partitioner gives its key
+  (``wrong_partition``): a user's state lives on that partition only;
+- the event's date must be plausible: inside the policy's range, and not far after the record's
+  broker timestamp (``implausible_date``).
+A message at or below the offset the user's state has already applied is a redelivery: it changes
+nothing and sends nothing (its outputs were sent before that state was stored).
 """
 
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Final
+from datetime import UTC, date, datetime
+from typing import Final, Literal
 
-from schemas.codec import DecodeError, dead_letter, decode_event, encode
+from kafka.partitioner.default import murmur2
+
+from schemas.codec import DecodeError as _DecodeError
+from schemas.codec import dead_letter, decode_event, encode
+from schemas.events import Event
 from schemas.outputs import Decision
 from schemas.topics import DEAD_LETTER, EVENT_TYPE_TOPIC
 from streams.engine import StateDecodeError, UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy
 
-__all__ = ["DEAD_LETTER_TOPIC", "Message", "Step", "process"]
+__all__ = [
+    "DEAD_LETTER_KINDS",
+    "DeadLetterKind",
+    "Message",
+    "Step",
+    "expected_partition",
+    "process",
+    "refuse",
+]
 
-DEAD_LETTER_TOPIC: Final = DEAD_LETTER.name
+DeadLetterKind = Literal[
+    "empty",
+    "not_utf8",
+    "not_json",
+    "not_object",
+    "invalid_event",
+    "key_missing",
+    "key_mismatch",
+    "wrong_partition",
+    "implausible_date",
+    "rejected",
+    "state_unreadable",
+    "internal_error",
+]
+DEAD_LETTER_KINDS: Final[tuple[DeadLetterKind, ...]] = typing.get_args(DeadLetterKind)
+"""Every kind of dead letter: a closed set, so it is safe as a metrics label."""
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A raw input message and where it came from (replay: topic "replay", offset = line number)."""
+    """A raw input message and where it came from.
+
+    Live, every field comes from the Kafka record. Replay of a plain event file has no envelope:
+    topic "replay", partition None, offset = the line number, no key and no timestamp, and the
+    envelope checks that need them are skipped.
+    """
 
     topic: str
     partition: int | None
     offset: int | None
     key: bytes | None
     value: bytes | None
-    timestamp: float | None = None  # the Kafka record timestamp, epoch seconds (none in replay)
+    timestamp: float | None = None  # the Kafka record timestamp, epoch seconds
+    partitions: int | None = None  # the topic's partition count, for the partitioner check
 
 
 @dataclass(slots=True)
@@ -46,6 +90,7 @@ class Step:
     ``state`` is the user's new state, to be stored (None when there is nothing to store).
     ``outputs`` are (topic, encoded record) pairs in the engine's documented order; a dead letter is
     among them when the message could not be applied, and ``dead_letter_kind`` says which kind.
+    ``redelivered``: the user's state has already applied this very record (by offset).
     """
 
     user_id: str | None
@@ -53,9 +98,15 @@ class Step:
     state: UserState | None
     outputs: list[tuple[str, bytes]] = field(default_factory=list)
     engine_outputs: list[EngineOutput] = field(default_factory=list)
-    dead_letter_kind: str | None = None  # closed set, for metrics: a DecodeErrorKind, key_mismatch, rejected
+    dead_letter_kind: DeadLetterKind | None = None
     duplicate: bool = False
+    redelivered: bool = False
     shadow_decisions: list[Decision] = field(default_factory=list)
+
+
+def expected_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java client, kafka-python) gives a key."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def process(
@@ -64,7 +115,7 @@ def process(
     policy: Policy,
     challenger: Policy | None = None,
 ) -> Step:
-    """Decode the message, apply it to its user's state, and encode what comes out.
+    """Check and decode the message, apply it to its user's state, and encode what comes out.
 
     With a ``challenger`` policy (shadow mode), a request is also decided by the challenger on the
     same state as it stood before the request; that decision goes to ``shadow_decisions`` and its
@@ -76,12 +127,10 @@ def process(
     try:
         return _process(message, load_state, policy, challenger)
     except StateDecodeError as exc:
-        return _dead(
-            message, f"the user's stored state cannot be read: {exc}", "state_unreadable", None, None
-        )
+        return refuse(message, f"the user's stored state cannot be read: {exc}", "state_unreadable")
     except Exception as exc:
         log.exception("internal error on %s[%s]@%s", message.topic, message.partition, message.offset)
-        return _dead(message, f"internal error: {type(exc).__name__}: {exc}", "internal_error", None, None)
+        return refuse(message, f"internal error: {type(exc).__name__}: {exc}", "internal_error")
 
 
 def _process(
@@ -91,23 +140,21 @@ def _process(
     challenger: Policy | None,
 ) -> Step:
     event = decode_event(message.value)
-    if isinstance(event, DecodeError):
-        return _dead(message, event.reason, event.kind, event.user_id, event.event_type)
-    if message.key is not None and message.key != event.user_id.encode():
-        # A message keyed by anything but its user_id may sit on another user's partition, and
-        # its user's state on another worker: applying it would split the user's state.
-        return _dead(
-            message,
-            f"key {message.key.decode('utf-8', 'replace')!r} does not match user_id {event.user_id!r}; "
-            "every message must be keyed by its user_id",
-            "key_mismatch",
-            event.user_id,
-            event.type,
-        )
+    if isinstance(event, _DecodeError):
+        return refuse(message, event.reason, event.kind, event.user_id, event.event_type)
+    refusal = _envelope_problem(message, event, policy)
+    if refusal is not None:
+        reason, kind = refusal
+        return refuse(message, reason, kind, event.user_id, event.type)
     before = load_state(event.user_id)
+    live = message.partition is not None and message.offset is not None
+    if live and before is not None and message.offset is not None and message.offset <= before.input_offset:
+        return Step(event.user_id, event.type, None, duplicate=True, redelivered=True)
     applied = apply(before, event, policy)
+    if live and message.offset is not None:
+        applied.state.input_offset = message.offset
     if applied.rejection is not None:
-        step = _dead(message, applied.rejection, "rejected", event.user_id, event.type)
+        step = refuse(message, applied.rejection, "rejected", event.user_id, event.type)
         step.state = applied.state
         return step
     step = Step(
@@ -125,7 +172,67 @@ def _process(
     return step
 
 
-def _dead(message: Message, reason: str, kind: str, user_id: str | None, event_type: str | None) -> Step:
+def _envelope_problem(message: Message, event: Event, policy: Policy) -> tuple[str, DeadLetterKind] | None:
+    """Why this record must not reach the engine, or None."""
+    user_key = event.user_id.encode()
+    if message.partition is not None:  # a Kafka record (replay of a plain file has no envelope)
+        if message.key is None:
+            return (
+                f"the message has no key; every message must be keyed by its user_id ({event.user_id!r}), "
+                "or it lands on a random partition, away from the user's state",
+                "key_missing",
+            )
+        if message.key != user_key:
+            shown = message.key[:64].decode("utf-8", "replace")
+            return (
+                f"key {shown!r} does not match user_id {event.user_id!r}; "
+                "every message must be keyed by its user_id",
+                "key_mismatch",
+            )
+        if message.partitions:
+            expected = expected_partition(user_key, message.partitions)
+            if expected != message.partition:
+                return (
+                    f"key {event.user_id!r} belongs on partition {expected} of {message.partitions} by "
+                    f"Kafka's default murmur2 partitioner, but the message is on partition "
+                    f"{message.partition}; producers built on librdkafka must set "
+                    "partitioner=murmur2_random (see README, Producers)",
+                    "wrong_partition",
+                )
+    rules = policy.rules
+    happened = event.occurred_at
+    day = happened.astimezone(UTC).date()
+    if not rules.earliest_plausible_date <= day < rules.latest_plausible_date:
+        return (
+            f"occurred_at: {happened.isoformat()} is outside the plausible range "
+            f"{rules.earliest_plausible_date} to {_day_before(rules.latest_plausible_date)}",
+            "implausible_date",
+        )
+    if message.timestamp:
+        ahead = happened.timestamp() - message.timestamp
+        if ahead > rules.max_minutes_ahead_of_record * 60:
+            recorded = datetime.fromtimestamp(message.timestamp, UTC).isoformat()
+            return (
+                f"occurred_at: {happened.isoformat()} is {ahead / 3600:.1f} hours after the record's "
+                f"Kafka timestamp {recorded}; an event may not be dated more than "
+                f"{rules.max_minutes_ahead_of_record} minutes ahead of it",
+                "implausible_date",
+            )
+    return None
+
+
+def _day_before(day: date) -> date:
+    return date.fromordinal(day.toordinal() - 1)
+
+
+def refuse(
+    message: Message,
+    reason: str,
+    kind: DeadLetterKind,
+    user_id: str | None = None,
+    event_type: str | None = None,
+) -> Step:
+    """A dead letter for a message that cannot be applied, with the reason and its kind."""
     record = dead_letter(
         message.value,
         reason,
@@ -140,6 +247,6 @@ def _dead(message: Message, reason: str, kind: str, user_id: str | None, event_t
         user_id=user_id,
         event_type=event_type,
         state=None,
-        outputs=[(DEAD_LETTER_TOPIC, encode(record))],
+        outputs=[(DEAD_LETTER.name, encode(record))],
         dead_letter_kind=kind,
     )

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaConsumer, TopicPartition
+
 from streams.kafka.reading import TopicNotFoundError, iter_records
 
-__all__ = ["LocalWorker", "free_port", "read_records", "read_topic", "wait_until"]
+__all__ = ["LocalWorker", "committed_behind", "free_port", "read_records", "read_topic", "wait_until"]
 
 
 def free_port() -> int:
@@ -96,6 +98,24 @@ class LocalWorker:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return 0, None
 
+    @property
+    def group(self) -> str:
+        """The worker's consumer group (CREDITSTREAM_APP_ID)."""
+        return self.env["CREDITSTREAM_APP_ID"]
+
+    def records_processed(self) -> int:
+        """Input records this process has run through the engine since it started (its metrics)."""
+        status, body = self.get("/metrics")
+        if status != 200 or not isinstance(body, str):
+            return 0
+        return int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in body.splitlines()
+                if line.startswith("creditstream_events_total{")
+            )
+        )
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -124,6 +144,17 @@ def read_records(bootstrap: str, topic: str) -> list[Any]:
 def read_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every value in a topic up to its current end, partition by partition."""
     return [record.value for record in read_records(bootstrap, topic)]
+
+
+def committed_behind(bootstrap: str, group: str, topic: str) -> int:
+    """How many records of ``topic`` the consumer group has not committed yet (all partitions)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        return sum(max(0, ends[tp] - (consumer.committed(tp) or 0)) for tp in partitions)
+    finally:
+        consumer.close()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:

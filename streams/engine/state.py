@@ -15,7 +15,9 @@ import orjson
 
 __all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchase", "UserState"]
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+_READABLE_VERSIONS: Final = (1, 2)  # 1 had no input_offset: read as -1
+_FIELD_COUNTS: Final = {1: 26, 2: 27}  # the version number included
 N_PRODUCTS: Final = 4
 
 
@@ -78,6 +80,10 @@ class UserState:
     seen: dict[str, None] = field(default_factory=dict)  # recent event ids, oldest first
     decisions: dict[str, StoredDecision] = field(default_factory=dict)  # request event id -> decision
     purchases: dict[str, StoredPurchase] = field(default_factory=dict)  # purchase event id -> purchase
+    # The Kafka offset of the last message applied to this user, on the user's partition of the
+    # input topic (-1: none, or offline). A redelivered message at or below it is already applied,
+    # however many events came since: dedupe does not depend on the size of the id memory.
+    input_offset: int = -1
 
     def copy(self) -> UserState:
         """A copy whose containers are new: the engine never mutates the state it was given."""
@@ -107,6 +113,7 @@ class UserState:
             dict(self.seen),
             dict(self.decisions),  # values are tuples: shared, never mutated
             dict(self.purchases),
+            self.input_offset,
         )
 
     # -- serialisation ------------------------------------------------------------------------
@@ -141,6 +148,7 @@ class UserState:
                 list(self.seen),
                 list(self.decisions.items()),
                 list(self.purchases.items()),
+                self.input_offset,
             ],
             default=tuple,  # the stored records are NamedTuples: written as plain arrays
         )
@@ -151,9 +159,15 @@ class UserState:
             fields = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise StateDecodeError(f"stored state is not JSON: {exc}") from exc
-        if not isinstance(fields, list) or not fields or fields[0] != STATE_VERSION:
+        if not isinstance(fields, list) or not fields or fields[0] not in _READABLE_VERSIONS:
             version = fields[0] if isinstance(fields, list) and fields else None
-            raise StateDecodeError(f"stored state version {version!r} is not {STATE_VERSION}")
+            raise StateDecodeError(f"stored state version {version!r} is not one of {_READABLE_VERSIONS}")
+        expected = _FIELD_COUNTS[fields[0]]
+        if len(fields) != expected:
+            raise StateDecodeError(
+                f"stored state of version {fields[0]} has {len(fields)} fields, not {expected}"
+            )
+        input_offset = fields.pop() if fields[0] >= 2 else -1
         (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
          balance, dpd, overdue, worst, worst_day, on_time, late_days, spend, refunds, sales, apps, seen,
          decisions, purchases) = fields  # fmt: skip
@@ -183,4 +197,5 @@ class UserState:
             dict.fromkeys(seen),
             {key: StoredDecision._make((*d[:6], tuple(d[6]), *d[7:])) for key, d in decisions},
             {key: StoredPurchase._make(p) for key, p in purchases},
+            input_offset,
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["TopicNotFoundError", "iter_records"]
+__all__ = ["TopicNotFoundError", "iter_records", "partition_count"]
 
 
 class TopicNotFoundError(LookupError):
@@ -37,3 +37,17 @@ def iter_records(
                         yield record
     finally:
         consumer.close()
+
+
+def partition_count(
+    bootstrap_servers: str, topic: str, client_config: Mapping[str, Any] | None = None
+) -> int:
+    """How many partitions ``topic`` has; TopicNotFoundError when it does not exist."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **dict(client_config or {}))
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
+    if not partitions:
+        raise TopicNotFoundError(f"topic {topic!r} does not exist or has no partitions")
+    return len(partitions)

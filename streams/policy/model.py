@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Literal, Self
 
@@ -20,6 +21,19 @@ class Rules(StrictModel):
     max_applications_24h: int = Field(ge=0)
     non_performing_days: int = Field(ge=1)
     grace_days: int = Field(0, ge=0)
+    # An event dated outside [earliest, latest) is refused: a date like 1900 or 9999 is an error
+    # upstream, and applying it would move the user's clock (tenure, velocity) for good.
+    earliest_plausible_date: date = date(2000, 1, 1)
+    latest_plausible_date: date = date(2100, 1, 1)
+    # An event dated this far after its Kafka record's timestamp (stamped by the broker) is refused:
+    # one event from the future must not switch off velocity or inflate tenure.
+    max_minutes_ahead_of_record: int = Field(24 * 60, ge=0)
+
+    @model_validator(mode="after")
+    def _plausible_range(self) -> Self:
+        if not self.earliest_plausible_date < self.latest_plausible_date:
+            raise ValueError("rules.earliest_plausible_date must be before rules.latest_plausible_date")
+        return self
 
 
 class Windows(StrictModel):

@@ -1,7 +1,8 @@
 """`creditstream dump`: a topic's log as JSONL, e.g. ``credit.applied`` for a faithful replay.
 
-`creditstream dump credit.applied --out applied.jsonl` followed by `creditstream replay
-applied.jsonl` reproduces the live worker's outputs.
+`creditstream dump credit.events --records --out events.jsonl` followed by `creditstream replay
+events.jsonl` reproduces the live worker's outputs byte for byte: each line keeps the record's
+partition, offset, timestamp and key (streams.tools.records).
 """
 
 from __future__ import annotations
@@ -9,18 +10,29 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from streams.kafka.reading import iter_records
+from streams.kafka.reading import iter_records, partition_count
+from streams.tools.records import encode_record
 
 __all__ = ["dump_topic"]
 
 
 def dump_topic(
-    bootstrap_servers: str, topic: str, client_config: Mapping[str, Any] | None = None
+    bootstrap_servers: str,
+    topic: str,
+    client_config: Mapping[str, Any] | None = None,
+    *,
+    records: bool = False,
 ) -> Iterator[bytes]:
-    """Every message value as one JSONL line's worth of bytes.
+    """Every message as one JSONL line's worth of bytes: the value, or with ``records`` the whole
+    record (streams.tools.records).
 
     A value with a newline byte cannot be one JSONL line: its newlines become spaces (such a value
-    is never a valid event, so it is dead-lettered either way).
+    is never a valid event, so it is dead-lettered either way). A record line keeps it exactly.
     """
+    if records:
+        partitions = partition_count(bootstrap_servers, topic, client_config)
+        for record in iter_records(bootstrap_servers, topic, client_config):
+            yield encode_record(record, partitions)
+        return
     for record in iter_records(bootstrap_servers, topic, client_config):
         yield (record.value or b"").replace(b"\n", b" ")

@@ -1,8 +1,10 @@
 """`creditstream replay`: run a JSONL log of input events through the engine, offline.
 
 Lines are taken in file order, as if from one partition; every output (decision, score_changed,
-limit_changed, dead_letter) is written as one JSON line. A bad line becomes a dead_letter with
-source_topic "replay" and offset = its line number, and the run goes on.
+limit_changed, dead_letter) is written as one JSON line. A line is either an event, or a Kafka
+record as `creditstream dump --records` writes it (streams.tools.records): then it is processed as
+the worker processed that record. A bad line becomes a dead_letter with source_topic "replay" and
+offset = its line number, and the run goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import BinaryIO, Final
 
 from streams.engine import UserState
 from streams.policy import Policy
-from streams.processing import Message, Step, process
+from streams.processing import Message, Step, process, refuse
+from streams.tools.records import RECORD_PREFIX, RecordLineError, message_from_record_line
 
 __all__ = ["REPLAY_TOPIC", "ReplaySummary", "replay_lines", "replay_steps"]
 
@@ -50,7 +53,14 @@ def replay_steps(
     load = table.get
     for number, line in enumerate(lines, start=1):
         value = line.rstrip(b"\r\n")
-        step = process(Message(REPLAY_TOPIC, None, number, None, value, None), load, policy)
+        message = Message(REPLAY_TOPIC, None, number, None, value, None)
+        if value.startswith(RECORD_PREFIX):  # a Kafka record, as `dump --records` wrote it
+            try:
+                message = message_from_record_line(value)
+            except RecordLineError as exc:
+                yield number, refuse(message, str(exc), "not_json")
+                continue
+        step = process(message, load, policy)
         if step.state is not None and step.user_id is not None:
             table[step.user_id] = step.state
         yield number, step

@@ -30,7 +30,9 @@ from streams.policy import Policy
 __all__ = ["PERSONAS", "Persona", "Simulation"]
 
 CST: Final = timezone(timedelta(hours=8))
-DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=CST)
+DEFAULT_START: Final = datetime(
+    2024, 1, 1, tzinfo=CST
+)  # in the past: live, events may not be dated ahead of their records
 CATEGORIES: Final = (
     "groceries",
     "dining",

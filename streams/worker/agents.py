@@ -1,67 +1,124 @@
-"""The Faust agent: the thin shell around the engine. Decode, apply, write the table, send.
+"""The Faust agents: the thin shell around the engine. Decode, apply, send, then write the table.
 
-One agent reads all four input topics as one stream, so one user's events are applied in their
-partition's order, and each user's state lives in the table partition of the same number.
+The delivery guarantee is at-least-once with effects that are idempotent in full:
+
+1. A batch of records is processed (``streams.processing.process``) against the table's states.
+2. Every output of the batch is sent, and the producer is flushed: the outputs are in Kafka.
+3. Only then is each changed user's state written, once per batch, with the offset of the last
+   record it applied.
+4. faust acks the batch's records after this body returns, and commits offsets only after
+   flushing the producer again (so the changelog is in Kafka before the offsets that need it).
+
+A crash before 2 completes redelivers the batch and recomputes the same outputs from the same
+states (the engine is deterministic): a record may repeat, only as an identical copy. A crash after
+3 redelivers records whose offsets the states have already applied: they change and send nothing.
+
+A second agent forwards the schema-1 input topics, record by record, into credit.events.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+from faust.streams import _current_event  # the context faust's table store reads the partition from
 
 from schemas.codec import encode
-from schemas.topics import APPLIED, DECISIONS, SHADOW_DECISIONS
+from schemas.events import EVENT_ADAPTER
+from schemas.topics import DECISIONS, SHADOW_DECISIONS
 from streams.engine import UserState
-from streams.processing import Message, process
+from streams.processing import Message, Step, process
 from streams.worker.parts import CreditApp
 
-__all__ = ["install_agents"]
+__all__ = ["BATCH_MAX", "BATCH_WITHIN_SECONDS", "apply_batch", "install_agents"]
 
-LAG_INTERVAL_SECONDS = 5.0
+BATCH_MAX: Final = 500
+BATCH_WITHIN_SECONDS: Final = 0.005
+LAG_INTERVAL_SECONDS: Final = 5.0
+_EVENT_TYPES: Final = frozenset(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"])
+
+
+@contextlib.contextmanager
+def _as_current(event: Any) -> Iterator[None]:
+    """Make ``event`` faust's current event: the table reads and writes its partition's store, and
+    its changelog record goes to that partition. (One agent iteration sees a whole batch, so the
+    current event must be set per record.)"""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
+    """Process a batch of faust events: outputs sent and flushed first, then states written."""
+    users, outputs, metrics = parts.users, parts.outputs, parts.metrics
+    changed: dict[str, tuple[UserState, Any]] = {}
+    partitions = parts.settings.partitions
+
+    for event in batch:
+        message = event.message
+
+        def load(user_id: str, event: Any = event) -> UserState | None:
+            held = changed.get(user_id)
+            if held is not None:
+                return held[0]
+            with _as_current(event):
+                stored = users.get(user_id.encode())
+            return UserState.from_bytes(stored) if stored is not None else None
+
+        step = process(
+            Message(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                message.timestamp,
+                partitions,
+            ),
+            load,
+            parts.policy,
+            parts.challenger,
+        )
+        if step.state is not None and step.user_id is not None:
+            changed[step.user_id] = (step.state, event)
+        key = step.user_id.encode() if step.user_id is not None else message.key
+        for topic_name, record in step.outputs:
+            callback = _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
+            await outputs[topic_name].send(key=key, value=record, callback=callback)
+        for shadow in step.shadow_decisions:
+            await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))
+        _record(parts, message, step)
+
+    await parts.app.producer.flush()  # the outputs are in Kafka before any state says "applied"
+    for user_id, (state, event) in changed.items():
+        stored = state.to_bytes()
+        with _as_current(event):
+            users[user_id.encode()] = stored
+        metrics.state_bytes.observe(len(stored))
 
 
 def install_agents(parts: CreditApp) -> None:
-    app, users, metrics, outputs = parts.app, parts.users, parts.metrics, parts.outputs
-
-    def load(user_id: str) -> UserState | None:
-        stored = users.get(user_id.encode())
-        return UserState.from_bytes(stored) if stored is not None else None
+    app = parts.app
 
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:
+        # take_events acks a batch's records only after this body has returned for it.
+        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN_SECONDS):
+            await apply_batch(parts, batch)
+
+    @app.agent(parts.legacy_inputs, name="forward-schema-1-topics")
+    async def forward_legacy(stream: Any) -> None:
+        events_topic = parts.events_topic
         async for event in stream.events():
             message = event.message
-            step = process(
-                Message(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value,
-                    message.timestamp,
-                ),
-                load,
-                parts.policy,
-                parts.challenger,
-            )
-            if step.state is not None and step.user_id is not None:
-                stored = step.state.to_bytes()
-                users[step.user_id.encode()] = stored
-                metrics.state_bytes.observe(len(stored))
-            key = step.user_id.encode() if step.user_id is not None else message.key
-            # The applied log first: the order of application, which replay needs to reproduce us.
-            # A message refused for its key never reached the engine (replay has no keys to refuse it).
-            if step.dead_letter_kind != "key_mismatch":
-                await outputs[APPLIED.name].send(key=message.key, value=message.value)
-            for topic_name, record in step.outputs:
-                callback = (
-                    _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
-                )
-                await outputs[topic_name].send(key=key, value=record, callback=callback)
-            for shadow in step.shadow_decisions:
-                await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))
-            _record(parts, message, step.event_type, step.dead_letter_kind)
-            metrics.record_outputs(step.engine_outputs, step.shadow_decisions)
+            # Unchanged, under the same key: credit.events' partitioner puts it where its user lives
+            # (a record with no key or a wrong key is dead-lettered there, with its reason).
+            await events_topic.send(key=message.key, value=message.value, headers=message.headers)
 
     @app.timer(LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:
@@ -72,15 +129,22 @@ def install_agents(parts: CreditApp) -> None:
                 continue
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - last - 1))
+                parts.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, highwater - last - 1)
+                )
 
 
-def _record(parts: CreditApp, message: Any, event_type: str | None, dead_letter_kind: str | None) -> None:
+def _record(parts: CreditApp, message: Any, step: Step) -> None:
+    """Metrics for one record. Labels come from closed sets only: an unknown ``type`` is 'unknown'."""
     metrics = parts.metrics
-    metrics.events.labels(message.topic, event_type or "unreadable").inc()
-    if dead_letter_kind is not None:
-        metrics.dead_letters.labels(dead_letter_kind).inc()
+    event_type = step.event_type if step.event_type in _EVENT_TYPES else "unknown"
+    metrics.events.labels(message.topic, event_type).inc()
+    if step.dead_letter_kind is not None:
+        metrics.dead_letters.labels(step.dead_letter_kind).inc()
+    if step.redelivered:
+        metrics.redelivered.inc()
     parts.last_offsets[(message.topic, message.partition)] = message.offset  # lag: see report_lag
+    metrics.record_outputs(step.engine_outputs, step.shadow_decisions)
 
 
 def _latency_callback(parts: CreditApp, record_timestamp: float | None) -> Any:

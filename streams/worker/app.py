@@ -11,7 +11,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
-from schemas.topics import INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
+from schemas.topics import EVENTS, LEGACY_INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
 from streams.kafka.settings import Settings
 from streams.policy import Policy
 from streams.worker.agents import install_agents
@@ -60,11 +60,13 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         settings=settings,
         policy=policy,
         challenger=challenger,
-        inputs=app.topic(
-            *(settings.topic(spec.name) for spec in INPUT_TOPICS),
+        inputs=topic(EVENTS.name),
+        legacy_inputs=app.topic(
+            *(settings.topic(spec.name) for spec in LEGACY_INPUT_TOPICS),
             key_serializer="raw",
             value_serializer="raw",
         ),
+        events_topic=topic(EVENTS.name),
         outputs=outputs,
         users=app.Table(
             USERS_TABLE,

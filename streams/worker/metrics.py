@@ -32,6 +32,7 @@ class DomainMetrics:
     consumer_lag: Gauge
     state_bytes: Histogram
     shadow_decisions: Counter
+    redelivered: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> DomainMetrics:
@@ -82,6 +83,11 @@ class DomainMetrics:
                 "creditstream_state_bytes",
                 "Size of a user's stored state (written to the changelog on every event)",
                 buckets=(256, 512, 1024, 2048, 4096, 8192, 16384),
+                registry=registry,
+            ),
+            redelivered=Counter(
+                "creditstream_redelivered",
+                "Records skipped because the user's state had already applied their offset",
                 registry=registry,
             ),
             shadow_decisions=Counter(

@@ -23,7 +23,9 @@ class CreditApp:
     settings: Settings
     policy: Policy
     challenger: Policy | None
-    inputs: Any  # faust topic over the four input topics
+    inputs: Any  # faust topic: credit.events, the one ordered input
+    legacy_inputs: Any  # faust topic over the schema-1 input topics, forwarded to credit.events
+    events_topic: Any  # faust topic to send forwarded records to (credit.events)
     outputs: dict[str, Any]  # catalogue name -> faust topic
     users: Any  # faust table: user_id bytes -> UserState bytes
     metrics: DomainMetrics

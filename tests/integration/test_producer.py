@@ -10,8 +10,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.producer import CreditEventProducer, InvalidEventError
-from schemas.topics import APPLICATIONS, INPUT_TOPICS, TRANSACTIONS
+from schemas.topics import EVENTS, INPUT_TOPICS
 from streams.kafka.admin import ensure_topics
+from streams.processing import expected_partition
 
 PURCHASE = {
     "event_id": "p-1",
@@ -46,18 +47,19 @@ def read_all(bootstrap: str, topic: str, partitions: int, expected: int) -> list
     return seen
 
 
-def test_events_go_to_their_topic_keyed_by_user_with_exact_money(bootstrap: str, unique_prefix: str) -> None:
+def test_every_event_goes_to_the_one_input_topic_in_order_keyed_by_user_with_exact_money(
+    bootstrap: str, unique_prefix: str
+) -> None:
     specs = [dataclasses.replace(s, name=unique_prefix + s.name) for s in INPUT_TOPICS]
     ensure_topics(bootstrap, partitions=4, topics=specs)
     with CreditEventProducer(bootstrap, topic_prefix=unique_prefix) as producer:
         producer.send(PURCHASE).get(timeout=10)
         producer.send(APPLICATION).get(timeout=10)
 
-    (purchase,) = read_all(bootstrap, unique_prefix + TRANSACTIONS.name, 4, 1)
-    (application,) = read_all(bootstrap, unique_prefix + APPLICATIONS.name, 4, 1)
+    purchase, application = read_all(bootstrap, unique_prefix + EVENTS.name, 4, 2)
     assert purchase[0] == application[0] == b"u-42"
-    assert purchase[2] == application[2]  # co-partitioned: same user, same partition number
-    assert orjson.loads(purchase[1])["amount"] == "129.90"
+    assert purchase[2] == application[2] == expected_partition(b"u-42", 4)  # Kafka's murmur2
+    assert orjson.loads(purchase[1])["amount"] == "129.90"  # in the order sent: one topic, one order
     assert orjson.loads(application[1])["type"] == "application"
 
 

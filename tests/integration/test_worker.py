@@ -1,6 +1,7 @@
-"""The live worker on the real broker: outputs equal replay's byte for byte, duplicates change
-nothing, malformed messages are dead-lettered without stopping anything, the web endpoints and
-metrics answer, and a restart (with its local state wiped) loses nothing and applies nothing twice.
+"""The live worker on the real broker: outputs equal the replay of its input log byte for byte,
+duplicates change nothing, malformed messages are dead-lettered without stopping anything, the web
+endpoints and metrics answer, and a restart (with its local state wiped) loses nothing and applies
+nothing twice.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import orjson
 import pytest
 
 from schemas.producer import CreditEventProducer
-from schemas.topics import APPLIED, DEAD_LETTER, SHADOW_DECISIONS, TRANSACTIONS
+from schemas.topics import DEAD_LETTER, EVENTS, SHADOW_DECISIONS, TRANSACTIONS
 from streams.policy import DEFAULT_POLICY_PATH, default_policy
 from streams.tools.simulate import Simulation
 from tests.integration.worker_harness import (
     Worker,
-    applied_count,
+    caught_up,
     live_outputs,
     outputs_by_user,
     read_topic,
@@ -60,22 +61,20 @@ def send(worker: Worker, lines: list[bytes], twice: bool = False) -> None:
                 producer.send_bytes(head["type"], head["user_id"], line)
 
 
-def replay_applied_log(worker: Worker, tmp_path: Path) -> list[bytes]:
-    """`creditstream dump credit.applied` then `creditstream replay`, as a user would."""
-    log = tmp_path / "applied.jsonl"
-    dumped = worker.run_cli("dump", APPLIED.name, "--out", str(log))
+def replay_input_log(worker: Worker, tmp_path: Path) -> list[bytes]:
+    """`creditstream dump credit.events --records` then `creditstream replay`, as a user would."""
+    log = tmp_path / "events.jsonl"
+    dumped = worker.run_cli("dump", EVENTS.name, "--records", "--out", str(log))
     assert dumped.returncode == 0, dumped.stderr
     replayed = worker.run_cli("replay", str(log))
     assert replayed.returncode == 0, replayed.stderr
     return replayed.stdout.splitlines()
 
 
-def wait_for_outputs(worker: Worker, users: set[str], applied: int, tmp_path: Path) -> tuple[dict, dict]:  # type: ignore[type-arg]
+def wait_for_outputs(worker: Worker, users: set[str], tmp_path: Path) -> tuple[dict, dict]:  # type: ignore[type-arg]
     """Wait until everything was applied and every expected output is out; (live, replayed) by user."""
-    wait_until(
-        lambda: applied_count(worker.bootstrap, worker.prefix, users) >= applied, 120, "the applied log"
-    )
-    expected = outputs_by_user(replay_applied_log(worker, tmp_path), users)
+    wait_until(lambda: caught_up(worker), 120, "the worker to commit every input record")
+    expected = outputs_by_user(replay_input_log(worker, tmp_path), users)
     total = sum(len(v) for v in expected.values())
 
     def live_complete() -> bool:
@@ -90,11 +89,11 @@ def wait_for_outputs(worker: Worker, users: set[str], applied: int, tmp_path: Pa
     return outputs_by_user(live_outputs(worker.bootstrap, worker.prefix), users), expected
 
 
-def test_live_outputs_equal_replay_of_the_applied_log_byte_for_byte(worker: Worker, tmp_path: Path) -> None:
+def test_live_outputs_equal_replay_of_the_input_log_byte_for_byte(worker: Worker, tmp_path: Path) -> None:
     lines = simulate("e2e-")
     users = users_of(lines)
     send(worker, lines)
-    live, replayed = wait_for_outputs(worker, users, len(lines), tmp_path)
+    live, replayed = wait_for_outputs(worker, users, tmp_path)
     assert sum(len(v) for k, v in live.items() if k[1] == "decision") > 50
     assert live == replayed
     # Every request got exactly one decision.
@@ -108,7 +107,7 @@ def test_every_event_sent_twice_changes_nothing(worker: Worker, tmp_path: Path) 
     lines = simulate("dup-", users=15, seed=9)
     users = users_of(lines)
     send(worker, lines, twice=True)
-    live, replayed = wait_for_outputs(worker, users, 2 * len(lines), tmp_path)
+    live, replayed = wait_for_outputs(worker, users, tmp_path)
     assert live == replayed
 
     # Re-emitted decisions are byte-identical copies: same decision_id, same everything.
@@ -121,9 +120,7 @@ def test_every_event_sent_twice_changes_nothing(worker: Worker, tmp_path: Path) 
 
     # The final state is what the events sent once give.
     once = tmp_path / "once.jsonl"
-    once.write_bytes(
-        b"\n".join(dict.fromkeys(read_topic(worker.bootstrap, worker.prefix + APPLIED.name))) + b"\n"
-    )
+    once.write_bytes(b"\n".join(lines) + b"\n")
     single = worker.run_cli("replay", str(once))
     single_outputs = outputs_by_user(single.stdout.splitlines(), users)
     for user in users:
@@ -174,16 +171,14 @@ def test_malformed_messages_are_dead_lettered_and_good_ones_still_decided(
         matches = [d for d in dead if words in d["error"]]
         assert matches, f"no dead letter saying {words!r}: {[d['error'] for d in dead]}"
         letter = matches[0]
-        assert letter["source_topic"] == worker.prefix + TRANSACTIONS.name
+        assert letter["source_topic"] == worker.prefix + EVENTS.name
         assert letter["partition"] is not None and letter["offset"] is not None
         assert letter["received_at"] is not None
     assert any("does not match user_id" in d["error"] for d in dead)
 
-    live, replayed = wait_for_outputs(worker, users, len(lines), tmp_path)
-    # Unreadable messages cannot be tied to a user in replay; their dead letters were checked above.
-    assert {k: v for k, v in live.items() if k[1] != "dead_letter"} == {
-        k: v for k, v in replayed.items() if k[1] != "dead_letter"
-    }
+    live, replayed = wait_for_outputs(worker, users, tmp_path)
+    # Replayed from whole records, even the dead letters are the same: same reasons, same positions.
+    assert live == replayed
     requests = [orjson.loads(x) for x in lines]
     requests = [r for r in requests if r["type"] == "application" or r.get("funding") == "credit"]
     decided = [orjson.loads(d)["request_event_id"] for k, v in live.items() if k[1] == "decision" for d in v]
@@ -207,7 +202,7 @@ def test_web_endpoints_and_metrics_answer_as_documented(worker: Worker, tmp_path
     lines = simulate("web-", users=5, days=15, seed=11)
     users = users_of(lines)
     send(worker, lines)
-    wait_for_outputs(worker, users, len(lines), tmp_path)
+    wait_for_outputs(worker, users, tmp_path)
 
     user = sorted(users)[0]
     status, view = worker.get(f"/users/{user}")
@@ -242,18 +237,20 @@ def test_a_restart_with_its_state_wiped_recovers_and_applies_nothing_twice(
     try:
         running.start()
         send(running, lines[:half])
-        wait_until(lambda: applied_count(bootstrap, prefix, users) >= half, 90, "the first half")
+        wait_until(lambda: caught_up(running), 90, "the first half")
         running.stop()
         # Wipe the local RocksDB: the table must come back from its changelog topic.
         shutil.rmtree(tmp_path / "state")
         running.start()
         send(running, lines[half:])
-        live, replayed = wait_for_outputs(running, users, len(lines), tmp_path)
+        live, replayed = wait_for_outputs(running, users, tmp_path)
     finally:
         running.stop()
-    applied = read_topic(bootstrap, prefix + APPLIED.name)
-    event_ids = [orjson.loads(v)["event_id"] for v in applied]
-    assert len(event_ids) == len(set(event_ids)) == len(lines)  # none lost, none applied twice
+    # None lost, none applied twice: every request decided exactly once, and all equal to replay.
+    requests = [orjson.loads(x)["event_id"] for x in lines]
+    requests = [r for r, x in zip(requests, lines, strict=True) if b'"application"' in x or b'"credit"' in x]
+    decided = [orjson.loads(d)["request_event_id"] for k, v in live.items() if k[1] == "decision" for d in v]
+    assert sorted(decided) == sorted(requests)
     assert live == replayed
 
 
@@ -261,7 +258,7 @@ def test_shadow_mode_decides_every_request_with_the_challenger(worker: Worker, t
     lines = simulate("shd-", users=10, days=30, seed=13)
     users = users_of(lines)
     send(worker, lines)
-    live, _ = wait_for_outputs(worker, users, len(lines), tmp_path)
+    live, _ = wait_for_outputs(worker, users, tmp_path)
     champion = {
         orjson.loads(d)["decision_id"]: orjson.loads(d)
         for k, v in live.items()
@@ -295,7 +292,7 @@ def test_produce_sends_valid_lines_and_reports_invalid_ones(worker: Worker, tmp_
     assert f"produce: {len(lines)} sent, 2 invalid".encode() in result.stderr
     assert b"line 2: occurred_at: Field required" in result.stderr
     assert f"line {len(lines) + 2}: not valid JSON".encode() in result.stderr
-    wait_for_outputs(worker, users, len(lines), tmp_path)
+    wait_for_outputs(worker, users, tmp_path)
     dead_before = len(read_topic(worker.bootstrap, worker.prefix + DEAD_LETTER.name))
 
     # --send-invalid sends them too, for testing the dead-letter path.
@@ -342,7 +339,7 @@ def test_users_are_answered_by_either_worker_of_a_group(bootstrap: str, tmp_path
         ]
         assert all(count > 0 for count in assigned), assigned  # the partitions are split between them
         send(first, lines)
-        wait_until(lambda: applied_count(bootstrap, prefix, users) >= len(lines), 90, "the events")
+        wait_until(lambda: caught_up(first), 90, "the events")
         for user in sorted(users):
             status_a, view_a = first.get(f"/users/{user}")
             status_b, view_b = second.get(f"/users/{user}")

@@ -7,13 +7,20 @@ from collections.abc import Iterable
 
 import orjson
 
-from schemas.topics import APPLIED, DEAD_LETTER, DECISIONS, LIMIT_CHANGES, SCORE_CHANGES
-from streams.testing import LocalWorker, read_topic, wait_until
+from schemas.topics import (
+    DEAD_LETTER,
+    DECISIONS,
+    INPUT_TOPICS,
+    LEGACY_INPUT_TOPICS,
+    LIMIT_CHANGES,
+    SCORE_CHANGES,
+)
+from streams.testing import LocalWorker, committed_behind, read_topic, wait_until
 
 __all__ = [
     "OUTPUT_TOPICS",
     "Worker",
-    "applied_count",
+    "caught_up",
     "live_outputs",
     "outputs_by_user",
     "read_topic",
@@ -24,30 +31,33 @@ OUTPUT_TOPICS = tuple(spec.name for spec in (DECISIONS, SCORE_CHANGES, LIMIT_CHA
 Worker = LocalWorker
 
 
-def applied_count(bootstrap: str, prefix: str, user_ids: set[str]) -> int:
-    return sum(1 for v in read_topic(bootstrap, prefix + APPLIED.name) if _user_of_input(v) in user_ids)
-
-
-def _user_of_input(value: bytes) -> str | None:
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    return document.get("user_id") if isinstance(document, dict) else None
+def caught_up(worker: LocalWorker) -> bool:
+    """The worker's group has committed every record of its input topics (schema-1 ones included)."""
+    # Forwarded records reach credit.events only once forwarded: the schema-1 topics are checked first.
+    topics = [spec.name for spec in (*LEGACY_INPUT_TOPICS, *INPUT_TOPICS)]
+    return all(committed_behind(worker.bootstrap, worker.group, worker.prefix + t) == 0 for t in topics)
 
 
 def outputs_by_user(lines: Iterable[bytes], users: set[str]) -> dict[tuple[str, str], list[bytes]]:
-    """(user_id, output type) -> the outputs in order; dead letters are keyed by their error text only."""
+    """(user_id, output type) -> the outputs in order.
+
+    Dead letters are grouped by the key of the message they name, and sorted: one message's
+    dead letter is keyed by the user_id it names, which may sit on another partition of the
+    dead-letter topic than the message's key, so their order across partitions is not defined.
+    """
     grouped: dict[tuple[str, str], list[bytes]] = defaultdict(list)
     for line in lines:
         document = orjson.loads(line)
         if document["type"] == "dead_letter":
             user = document["key"]
             if user in users:
-                grouped[(user, "dead_letter")].append(document["error"].encode())
+                grouped[(user, "dead_letter")].append(line)
             continue
         if document["user_id"] in users:
             grouped[(document["user_id"], document["type"])].append(line)
+    for (_, kind), values in grouped.items():
+        if kind == "dead_letter":
+            values.sort()
     return dict(grouped)
 
 

@@ -23,14 +23,14 @@ runner = CliRunner()
 def test_dump_writes_every_message_and_closes_its_output_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_dump(*_: Any) -> Iterator[bytes]:
+    def fake_dump(*_: Any, **__: Any) -> Iterator[bytes]:
         yield from (b'{"n":1}', b'{"n":2}')
 
     monkeypatch.setattr(streams.tools.dump, "dump_topic", fake_dump)
     out = tmp_path / "out.jsonl"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = runner.invoke(app, ["dump", "credit.applied", "--out", str(out)])
+        result = runner.invoke(app, ["dump", "credit.events", "--out", str(out)])
         gc.collect()
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == b'{"n":1}\n{"n":2}\n'
@@ -39,7 +39,7 @@ def test_dump_writes_every_message_and_closes_its_output_file(
 
 
 def test_dump_of_a_missing_topic_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    def missing(*_: Any) -> Iterator[bytes]:
+    def missing(*_: Any, **__: Any) -> Iterator[bytes]:
         raise TopicNotFoundError("topic 'credit.nothing' does not exist or has no partitions")
         yield b""  # pragma: no cover - makes this a generator
 
@@ -54,12 +54,12 @@ def test_dump_of_a_missing_topic_is_one_line(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_bug_in_dump_is_not_swallowed_as_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
     """A ValueError from a bug must surface as an error, never as 'your input was wrong' (exit 2)."""
 
-    def buggy(*_: Any) -> Iterator[bytes]:
+    def buggy(*_: Any, **__: Any) -> Iterator[bytes]:
         raise ValueError("a bug")
         yield b""  # pragma: no cover
 
     monkeypatch.setattr(streams.tools.dump, "dump_topic", buggy)
-    result = runner.invoke(app, ["dump", "credit.applied"])
+    result = runner.invoke(app, ["dump", "credit.events"])
     assert isinstance(result.exception, ValueError) and result.exit_code != 2
 
 

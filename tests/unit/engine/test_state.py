@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from streams.engine import StateDecodeError, UserState
@@ -21,10 +22,26 @@ def test_state_round_trips_through_bytes() -> None:
     assert again == user.state
 
 
-@pytest.mark.parametrize("raw", [b'[2, "u"]', b"{}", b"not json", b"[]"])
+@pytest.mark.parametrize("raw", [b'[3, "u"]', b'[2, "u"]', b'[1, "u"]', b"{}", b"not json", b"[]"])
 def test_unknown_state_bytes_are_refused_with_a_reason(raw: bytes) -> None:
     with pytest.raises(StateDecodeError):
         UserState.from_bytes(raw)
+
+
+def test_a_version_1_state_is_read_as_having_applied_no_offset() -> None:
+    """States stored before input_offset existed stay readable: dedupe falls back to the id memory."""
+    user = Timeline()
+    user.open()
+    user.buy("10")
+    assert user.state is not None
+    user.state.input_offset = 41
+    current = orjson.loads(user.state.to_bytes())
+    assert current[0] == 2 and current[-1] == 41
+    old = orjson.dumps([1, *current[1:-1]])
+    again = UserState.from_bytes(old)
+    assert again.input_offset == -1
+    again.input_offset = 41
+    assert again == user.state
 
 
 def test_memories_and_windows_stay_bounded() -> None:

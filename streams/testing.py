@@ -78,6 +78,12 @@ class LocalWorker:
             time.sleep(0.5)
         raise TimeoutError(f"worker not ready after {ready_timeout}s:\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no commit, no flush (a crash)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
     def stop(self, timeout: float = 60) -> None:
         if self.process is None or self.process.poll() is not None:
             return

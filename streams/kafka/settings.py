@@ -40,6 +40,19 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "shadow mode: a challenger policy decided on live traffic, never applied",
     ),
     "CREDITSTREAM_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+    "CREDITSTREAM_INSTANCE_ID": (
+        "",
+        "static group membership: a name unique to this worker (e.g. its pod name); a restart "
+        "within the session timeout gets its partitions back at once, without a rebalance",
+    ),
+    "CREDITSTREAM_COMMIT_INTERVAL_SECONDS": (
+        "2.8",
+        "how often input offsets are committed; a crash redelivers at most this much, applying none twice",
+    ),
+    "CREDITSTREAM_SESSION_TIMEOUT_SECONDS": (
+        "10",
+        "how long the group waits for a silent worker before moving its partitions elsewhere",
+    ),
 }
 
 _PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -72,6 +85,9 @@ class Settings:
     policy_path: Path | None
     challenger_policy_path: Path | None
     log_level: str
+    instance_id: str = ""
+    session_timeout_seconds: int = 10
+    commit_interval_seconds: float = 2.8
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +132,15 @@ class Settings:
                 "CREDITSTREAM_CHALLENGER_POLICY", get("CREDITSTREAM_CHALLENGER_POLICY")
             ),
             log_level=_choice("CREDITSTREAM_LOG_LEVEL", get("CREDITSTREAM_LOG_LEVEL").upper(), _LEVELS),
+            instance_id=_identifier(
+                "CREDITSTREAM_INSTANCE_ID", get("CREDITSTREAM_INSTANCE_ID"), empty_ok=True
+            ),
+            session_timeout_seconds=_integer(
+                "CREDITSTREAM_SESSION_TIMEOUT_SECONDS", get("CREDITSTREAM_SESSION_TIMEOUT_SECONDS"), 6, 300
+            ),
+            commit_interval_seconds=_seconds(
+                "CREDITSTREAM_COMMIT_INTERVAL_SECONDS", get("CREDITSTREAM_COMMIT_INTERVAL_SECONDS"), 0.1, 3600
+            ),
         )
 
     def topic(self, name: str) -> str:
@@ -166,7 +191,19 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def _identifier(name: str, value: str) -> str:
+def _seconds(name: str, value: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number of seconds") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name}={number} is out of range {low}..{high}")
+    return number
+
+
+def _identifier(name: str, value: str, *, empty_ok: bool = False) -> str:
+    if empty_ok and not value:
+        return value
     if not value or not all(c.isalnum() or c in "-_." for c in value):
         raise SettingsError(f"{name}={value!r} must be letters, digits, '-', '_' or '.'")
     return value

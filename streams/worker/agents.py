@@ -13,18 +13,32 @@ A crash before 2 completes redelivers the batch and recomputes the same outputs 
 states (the engine is deterministic): a record may repeat, only as an identical copy. A crash after
 3 redelivers records whose offsets the states have already applied: they change and send nothing.
 
+Contiguity. faust-streaming can drop records in flight around the end of table recovery (its
+fetcher delivers while it seeks to the committed offsets) and then ack and commit past them:
+measured here, a SIGKILL and restart skipped single offsets on several partitions at once. So the
+agent does not trust the position it is handed: per partition it keeps the next offset it must
+apply, durably (a marker in the table, written with the batch). A record past it is preceded by
+the missing records, read straight from Kafka (streams.kafka.gaps) and then acked to faust, so
+its commits move on. Records at or below it are redeliveries, which the users' states recognise
+by offset. (Seeking faust's consumer back does not work: its fetcher, mid-batch, moves its read
+offset forward again and drops the re-read records as already seen.)
+
 A second agent forwards the schema-1 input topics, record by record, into credit.events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from faust.streams import _current_event  # the context faust's table store reads the partition from
+from faust.types import TP
+from faust.types import Message as FaustMessage
 
 from schemas.codec import encode
 from schemas.events import EVENT_ADAPTER
@@ -39,6 +53,7 @@ BATCH_MAX: Final = 500
 BATCH_WITHIN_SECONDS: Final = 0.005
 LAG_INTERVAL_SECONDS: Final = 5.0
 _EVENT_TYPES: Final = frozenset(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"])
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -53,46 +68,102 @@ def _as_current(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def _marker_key(partition: int) -> bytes:
+    """The table key of a partition's next-offset marker (no user_id can start with NUL)."""
+    return b"\x00next-offset/" + str(partition).encode()
+
+
+def _message(record: Any, partitions: int, *, milliseconds: bool) -> Message:
+    """streams.processing's view of a record (faust's, or kafka-python's for a filled gap)."""
+    stamp = record.timestamp / 1000 if milliseconds and record.timestamp is not None else record.timestamp
+    return Message(record.topic, record.partition, record.offset, record.key, record.value, stamp, partitions)
+
+
+async def _records_to_apply(parts: CreditApp, event: Any, filled: list[Any]) -> list[Message]:
+    """The records to apply for this faust event, in order: any it skipped, then itself.
+
+    faust-streaming can drop records in flight and deliver a partition's next ones: a record past
+    the next offset its partition needs is preceded by the missing ones, read straight from Kafka
+    (``filled`` collects them, so that faust is told they were handled). A record at or below it
+    is a redelivery: applied again, and recognised by the user's state.
+    """
+    message = event.message
+    partition, offset = message.partition, message.offset
+    partitions = parts.settings.partitions
+    expected = parts.next_offsets.get(partition)
+    if expected is None:
+        with _as_current(event):
+            stored = parts.users.get(_marker_key(partition))
+        expected = int(stored) if stored is not None else offset
+    missing: list[Message] = []
+    if offset > expected:
+        parts.metrics.offset_gaps.inc(offset - expected)
+        log.warning(
+            "%s[%d]: offset %d arrived when %d was next; reading %d skipped records from Kafka",
+            message.topic,
+            partition,
+            offset,
+            expected,
+            offset - expected,
+        )
+        records = await asyncio.to_thread(parts.gap_reader.read, message.topic, partition, expected, offset)
+        filled.extend(records)
+        missing = [_message(r, partitions, milliseconds=True) for r in records]
+    parts.next_offsets[partition] = max(expected, offset + 1)
+    return [*missing, _message(message, partitions, milliseconds=False)]
+
+
+def _ack_filled(parts: CreditApp, records: list[Any]) -> None:
+    """Tell faust the records read past it were handled, or it never commits beyond them."""
+    for record in records:
+        tp = TP(record.topic, record.partition)
+        parts.app.consumer.ack(
+            FaustMessage(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.timestamp / 1000,
+                record.timestamp_type,
+                [],
+                record.key,
+                record.value,
+                None,
+                tp=tp,
+            )
+        )
+
+
 async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
     """Process a batch of faust events: outputs sent and flushed first, then states written."""
     users, outputs, metrics = parts.users, parts.outputs, parts.metrics
     changed: dict[str, tuple[UserState, Any]] = {}
-    partitions = parts.settings.partitions
+    markers: dict[int, Any] = {}  # partition -> an event of it (the context to write its marker in)
+    filled: list[Any] = []
 
     for event in batch:
-        message = event.message
+        for message in await _records_to_apply(parts, event, filled):
 
-        def load(user_id: str, event: Any = event) -> UserState | None:
-            held = changed.get(user_id)
-            if held is not None:
-                return held[0]
-            with _as_current(event):
-                stored = users.get(user_id.encode())
-            return UserState.from_bytes(stored) if stored is not None else None
+            def load(user_id: str, event: Any = event) -> UserState | None:
+                held = changed.get(user_id)
+                if held is not None:
+                    return held[0]
+                with _as_current(event):
+                    stored = users.get(user_id.encode())
+                return UserState.from_bytes(stored) if stored is not None else None
 
-        step = process(
-            Message(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                message.timestamp,
-                partitions,
-            ),
-            load,
-            parts.policy,
-            parts.challenger,
-        )
-        if step.state is not None and step.user_id is not None:
-            changed[step.user_id] = (step.state, event)
-        key = step.user_id.encode() if step.user_id is not None else message.key
-        for topic_name, record in step.outputs:
-            callback = _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
-            await outputs[topic_name].send(key=key, value=record, callback=callback)
-        for shadow in step.shadow_decisions:
-            await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))
-        _record(parts, message, step)
+            step = process(message, load, parts.policy, parts.challenger)
+            if step.state is not None and step.user_id is not None:
+                changed[step.user_id] = (step.state, event)
+            key = step.user_id.encode() if step.user_id is not None else message.key
+            for topic_name, record in step.outputs:
+                callback = (
+                    _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
+                )
+                await outputs[topic_name].send(key=key, value=record, callback=callback)
+            for shadow in step.shadow_decisions:
+                await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))
+            _record(parts, message, step)
+        markers[event.message.partition] = event
 
     await parts.app.producer.flush()  # the outputs are in Kafka before any state says "applied"
     for user_id, (state, event) in changed.items():
@@ -100,10 +171,19 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
         with _as_current(event):
             users[user_id.encode()] = stored
         metrics.state_bytes.observe(len(stored))
+    for partition, event in markers.items():
+        with _as_current(event):
+            users[_marker_key(partition)] = str(parts.next_offsets[partition]).encode()
+    _ack_filled(parts, filled)
 
 
 def install_agents(parts: CreditApp) -> None:
     app = parts.app
+
+    @app.on_partitions_revoked.connect
+    def forget_positions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # A partition may come back after others applied it: read its marker again then.
+        parts.next_offsets.clear()
 
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:

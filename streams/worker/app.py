@@ -12,6 +12,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from schemas.topics import EVENTS, LEGACY_INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
+from streams.kafka.gaps import GapReader
 from streams.kafka.settings import Settings
 from streams.policy import Policy
 from streams.worker.agents import install_agents
@@ -43,6 +44,12 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         value_serializer="raw",
         producer_acks=-1,
         web_enabled=True,
+        # A crashed worker's partitions move (or, with static membership, come back) in seconds,
+        # not after a 60 s session expiry.
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 3),
+        consumer_group_instance_id=settings.instance_id or None,
+        broker_commit_interval=settings.commit_interval_seconds,
     )
     registry = CollectorRegistry()
     setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="faust")
@@ -77,6 +84,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         ),
         metrics=DomainMetrics.create(registry),
         registry=registry,
+        gap_reader=GapReader(settings.bootstrap_servers, settings.kafka_python_config()),
     )
     install_agents(parts)
     install_web(parts)

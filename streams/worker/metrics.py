@@ -33,6 +33,7 @@ class DomainMetrics:
     state_bytes: Histogram
     shadow_decisions: Counter
     redelivered: Counter
+    offset_gaps: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> DomainMetrics:
@@ -88,6 +89,11 @@ class DomainMetrics:
             redelivered=Counter(
                 "creditstream_redelivered",
                 "Records skipped because the user's state had already applied their offset",
+                registry=registry,
+            ),
+            offset_gaps=Counter(
+                "creditstream_offset_gaps",
+                "Records that arrived past a missing offset; the consumer was sought back to it",
                 registry=registry,
             ),
             shadow_decisions=Counter(

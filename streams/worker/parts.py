@@ -8,6 +8,7 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from streams.kafka.gaps import GapReader
 from streams.kafka.settings import Settings
 from streams.policy import Policy
 from streams.worker.metrics import DomainMetrics
@@ -30,4 +31,6 @@ class CreditApp:
     users: Any  # faust table: user_id bytes -> UserState bytes
     metrics: DomainMetrics
     registry: CollectorRegistry
+    gap_reader: GapReader  # reads records the consumer skipped
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # for the lag gauge
+    next_offsets: dict[int, int] = field(default_factory=dict)  # input partition -> next to apply

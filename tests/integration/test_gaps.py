@@ -110,7 +110,7 @@ def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
     live = [
         value
         for name in (DECISIONS.name, SCORE_CHANGES.name, LIMIT_CHANGES.name)
-        for value in parts.outputs[name].sent  # type: ignore[attr-defined]
+        for value in parts.outputs[name].sent
     ]
     assert sorted(live) == sorted(expected) and len(live) == len(expected) > 0
     by_type = {t: [x for x in live if orjson.loads(x)["type"] == t] for t in ("decision", "score_changed")}

@@ -47,7 +47,8 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     ),
     "CREDITSTREAM_COMMIT_INTERVAL_SECONDS": (
         "2.8",
-        "how often input offsets are committed; a crash redelivers at most this much, applying none twice",
+        "how often input offsets are committed; a crash redelivers at most this much, "
+        "and applies none of it twice",
     ),
     "CREDITSTREAM_SESSION_TIMEOUT_SECONDS": (
         "10",

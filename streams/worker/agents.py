@@ -42,12 +42,12 @@ from faust.types import Message as FaustMessage
 
 from schemas.codec import encode
 from schemas.events import EVENT_ADAPTER
-from schemas.topics import DECISIONS, SHADOW_DECISIONS
+from schemas.topics import DECISIONS, EVENTS, SHADOW_DECISIONS
 from streams.engine import UserState
 from streams.processing import Message, Step, process
 from streams.worker.parts import CreditApp
 
-__all__ = ["BATCH_MAX", "BATCH_WITHIN_SECONDS", "apply_batch", "install_agents"]
+__all__ = ["BATCH_MAX", "BATCH_WITHIN_SECONDS", "apply_batch", "commit_applied", "install_agents"]
 
 BATCH_MAX: Final = 500
 BATCH_WITHIN_SECONDS: Final = 0.005
@@ -172,9 +172,37 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
             users[user_id.encode()] = stored
         metrics.state_bytes.observe(len(stored))
     for partition, event in markers.items():
+        next_offset = parts.next_offsets[partition]
         with _as_current(event):
-            users[_marker_key(partition)] = str(parts.next_offsets[partition]).encode()
+            users[_marker_key(partition)] = str(next_offset).encode()
+        parts.applied_through[partition] = next_offset  # committable once the changelog is flushed
     _ack_filled(parts, filled)
+
+
+async def commit_applied(parts: CreditApp) -> None:
+    """Commit, per input partition, the next offset to apply: what this worker has applied.
+
+    faust-streaming commits from its own acked-offset bookkeeping, which was measured to freeze for
+    good (an acked list with a hole at its head after the end of recovery) while every record was
+    applied. The agent knows what it applied, so it commits that itself, after flushing the
+    producer: the states and markers those offsets rely on are in the changelog first. faust is
+    told of the commit, so that its own never moves the position back.
+    """
+    positions = dict(parts.applied_through)
+    if not positions:
+        return
+    topic = parts.settings.topic(EVENTS.name)
+    consumer: Any = parts.app.consumer  # faust's concrete consumer: _commit and its committed map
+    assigned = consumer.assignment()
+    offsets = {TP(topic, p): offset for p, offset in positions.items() if TP(topic, p) in assigned}
+    if not offsets:
+        return
+    await parts.app.producer.flush()
+    if await consumer._commit(offsets):
+        for tp, offset in offsets.items():
+            known = consumer._committed_offset.get(tp)
+            if known is None or offset > known:
+                consumer._committed_offset[tp] = offset
 
 
 def install_agents(parts: CreditApp) -> None:
@@ -184,6 +212,7 @@ def install_agents(parts: CreditApp) -> None:
     def forget_positions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # A partition may come back after others applied it: read its marker again then.
         parts.next_offsets.clear()
+        parts.applied_through.clear()
 
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:
@@ -199,6 +228,10 @@ def install_agents(parts: CreditApp) -> None:
             # Unchanged, under the same key: credit.events' partitioner puts it where its user lives
             # (a record with no key or a wrong key is dead-lettered there, with its reason).
             await events_topic.send(key=message.key, value=message.value, headers=message.headers)
+
+    @app.timer(parts.settings.commit_interval_seconds)  # type: ignore[untyped-decorator]
+    async def commit_positions() -> None:
+        await commit_applied(parts)
 
     @app.timer(LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:

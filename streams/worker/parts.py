@@ -34,3 +34,4 @@ class CreditApp:
     gap_reader: GapReader  # reads records the consumer skipped
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # for the lag gauge
     next_offsets: dict[int, int] = field(default_factory=dict)  # input partition -> next to apply
+    applied_through: dict[int, int] = field(default_factory=dict)  # partition -> next, states written

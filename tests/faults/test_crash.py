@@ -67,6 +67,7 @@ def test_sigkill_twice_during_a_stream_loses_nothing_and_repeats_only_identical_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_sigkill_at_three_random_moments_of_a_50000_event_stream(bootstrap: str, tmp_path: Path) -> None:
     crash_run(bootstrap, tmp_path, "crash-50k", events=50_000, kills=3, seed=11)
 

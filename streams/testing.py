@@ -94,9 +94,10 @@ class LocalWorker:
             self.process.kill()
             self.process.wait(10)
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers or {})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 body = response.read()
                 return response.status, _parse(body, response.headers.get_content_type())
         except urllib.error.HTTPError as error:

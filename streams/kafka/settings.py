@@ -45,6 +45,14 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "static group membership: a name unique to this worker (e.g. its pod name); a restart "
         "within the session timeout gets its partitions back at once, without a rebalance",
     ),
+    "CREDITSTREAM_API_TOKEN": (
+        "",
+        "bearer token that GET /users/{id} requires; without one the worker binds only to loopback",
+    ),
+    "CREDITSTREAM_RECORD_RETENTION_DAYS": (
+        "1830",
+        "retention of created input, decision, change and dead-letter topics: the lender's records",
+    ),
     "CREDITSTREAM_COMMIT_INTERVAL_SECONDS": (
         "2.8",
         "how often input offsets are committed; a crash redelivers at most this much, "
@@ -89,6 +97,8 @@ class Settings:
     instance_id: str = ""
     session_timeout_seconds: int = 10
     commit_interval_seconds: float = 2.8
+    api_token: str = field(default="", repr=False)
+    record_retention_days: int = 1830
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +148,10 @@ class Settings:
             ),
             session_timeout_seconds=_integer(
                 "CREDITSTREAM_SESSION_TIMEOUT_SECONDS", get("CREDITSTREAM_SESSION_TIMEOUT_SECONDS"), 6, 300
+            ),
+            api_token=_api_token(get("CREDITSTREAM_API_TOKEN"), get("CREDITSTREAM_WEB_HOST")),
+            record_retention_days=_integer(
+                "CREDITSTREAM_RECORD_RETENTION_DAYS", get("CREDITSTREAM_RECORD_RETENTION_DAYS"), 1, 36_500
             ),
             commit_interval_seconds=_seconds(
                 "CREDITSTREAM_COMMIT_INTERVAL_SECONDS", get("CREDITSTREAM_COMMIT_INTERVAL_SECONDS"), 0.1, 3600
@@ -190,6 +204,21 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise SettingsError(f"{name}={number} is out of range {low}..{high}")
     return number
+
+
+_LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
+
+
+def _api_token(token: str, web_host: str) -> str:
+    """The token /users/{id} requires. Without one, user data is served on loopback only."""
+    if token and len(token) < 16:
+        raise SettingsError("CREDITSTREAM_API_TOKEN must be at least 16 characters")
+    if not token and web_host not in _LOOPBACK:
+        raise SettingsError(
+            f"CREDITSTREAM_WEB_HOST={web_host!r} would serve /users/{{id}} beyond this machine without "
+            "authentication: set CREDITSTREAM_API_TOKEN (a bearer token it will require), or bind 127.0.0.1"
+        )
+    return token
 
 
 def _seconds(name: str, value: str, low: float, high: float) -> float:

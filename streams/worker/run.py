@@ -7,9 +7,9 @@ import logging
 
 from faust.worker import Worker
 
-from schemas.topics import ALL_TOPICS, SHADOW_DECISIONS
+from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.kafka.admin import ensure_topics
-from streams.kafka.settings import Settings
+from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
 from streams.worker.app import create_app
 
@@ -20,9 +20,16 @@ log = logging.getLogger(__name__)
 
 def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
     """Load the policies and create the topics; raises PolicyError, SettingsError, CoPartitioningError."""
+    _check_state_dir(settings)
     policy = load_policy(settings.policy_path)
     challenger = load_policy(settings.challenger_policy_path) if settings.challenger_policy_path else None
-    specs = list(ALL_TOPICS) + ([SHADOW_DECISIONS] if challenger is not None else [])
+    kept = settings.record_retention_days * 24 * 60 * 60 * 1000
+    specs = [
+        # The records a lender keeps (the input log, decisions, changes, dead letters) are kept for
+        # CREDITSTREAM_RECORD_RETENTION_DAYS; the schema-1 topics only until forwarded.
+        dataclasses.replace(spec, retention_ms=kept) if spec not in LEGACY_INPUT_TOPICS else spec
+        for spec in ALL_TOPICS
+    ] + ([SHADOW_DECISIONS] if challenger is not None else [])
     created = ensure_topics(
         settings.bootstrap_servers,
         settings.partitions,
@@ -35,10 +42,23 @@ def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
     return policy, challenger
 
 
+def _check_state_dir(settings: Settings) -> None:
+    """The state directory must be creatable and writable: RocksDB cannot run otherwise."""
+    directory = settings.state_dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(
+            f"CREDITSTREAM_STATE_DIR={str(directory)!r} is not a writable directory: {exc.strerror or exc}"
+        ) from None
+
+
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
     policy, challenger = prepare(settings)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
     parts = create_app(settings, policy, challenger)
     log.info(
         "creditstream worker %s: policy %s%s, web on http://%s:%d",

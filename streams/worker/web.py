@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from faust import web
@@ -32,6 +33,12 @@ def is_ready(parts: CreditApp) -> tuple[bool, dict[str, Any]]:
     }
 
 
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    """Constant-time check of the Authorization header against the configured token."""
+    supplied = request.headers.get("Authorization", "")
+    return hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode())
+
+
 def install_web(parts: CreditApp) -> None:
     app, users = parts.app, parts.users
 
@@ -44,9 +51,18 @@ def install_web(parts: CreditApp) -> None:
         ok, detail = is_ready(parts)
         return self.json(detail, status=200 if ok else 503)
 
+    token = parts.settings.api_token
+
     @app.page("/users/{user_id}")
     @app.table_route(table=users, match_info="user_id")
     async def user(self: web.View, request: web.Request, user_id: str) -> web.Response:
+        if token and not _bearer_matches(request, token):
+            return self.json(
+                {"error": "this endpoint needs the header Authorization: Bearer <CREDITSTREAM_API_TOKEN>"},
+                status=401,
+            )
+        if user_id.startswith("\x00"):
+            return self.json({"error": f"unknown user {user_id!r}"}, status=404)
         stored = users.get(user_id.encode())
         if stored is None:
             return self.json({"error": f"unknown user {user_id!r}"}, status=404)

@@ -349,3 +349,37 @@ def test_users_are_answered_by_either_worker_of_a_group(bootstrap: str, tmp_path
     finally:
         first.stop()
         second.stop()
+
+
+def test_users_needs_the_bearer_token_when_one_is_set(bootstrap: str, tmp_path: Path) -> None:
+    prefix = f"tok{uuid.uuid4().hex[:8]}."
+    token = "a-long-enough-test-token"
+    running = Worker(
+        bootstrap, prefix, tmp_path / "state", tmp_path / "w.log", extra_env={"CREDITSTREAM_API_TOKEN": token}
+    )
+    lines = simulate("tok-", users=2, days=5, seed=29)
+    user = sorted(users_of(lines))[0]
+    try:
+        running.start()
+        send(running, lines)
+        wait_until(lambda: caught_up(running), 90, "the events")
+        assert running.get(f"/users/{user}")[0] == 401
+        assert (
+            running.get(f"/users/{user}", headers={"Authorization": "Bearer wrong-token-of-some-length"})[0]
+            == 401
+        )
+        status, view = running.get(f"/users/{user}", headers={"Authorization": f"Bearer {token}"})
+        assert status == 200 and view["user_id"] == user
+        assert running.get("/ready")[0] == 200 and running.get("/health")[0] == 200  # probes stay open
+    finally:
+        running.stop()
+
+
+def test_the_log_names_no_user_above_debug(worker: Worker, tmp_path: Path) -> None:
+    """Personal data (user ids, amounts in events) stays out of logs at INFO and above."""
+    lines = simulate("pii-", users=5, days=20, seed=31)
+    send(worker, lines)
+    wait_for_outputs(worker, users_of(lines), tmp_path)
+    text = worker.log_path.read_text(errors="replace")
+    assert not [user for user in users_of(lines) if user in text]
+    assert "pii-u" not in text

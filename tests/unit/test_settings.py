@@ -5,12 +5,24 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import faust
 import pytest
 
+import streams.worker.run
+from schemas.topics import (
+    DEAD_LETTER,
+    DECISIONS,
+    EVENTS,
+    LEGACY_INPUT_TOPICS,
+    LIMIT_CHANGES,
+    SCORE_CHANGES,
+    TopicSpec,
+)
 from streams.kafka.settings import ENVIRONMENT, Settings, SettingsError
 from streams.worker.app import _credentials
+from streams.worker.run import prepare
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -45,6 +57,18 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"KAFKA_SSL_CAFILE": "/no/ca.pem"}, "KAFKA_SSL_CAFILE='/no/ca.pem': no such file"),
         ({"CREDITSTREAM_APP_ID": "credit stream"}, "CREDITSTREAM_APP_ID='credit stream' must be"),
         ({"CREDITSTREAM_LOG_LEVEL": "LOUD"}, "CREDITSTREAM_LOG_LEVEL='LOUD' is not one of"),
+        (
+            {"CREDITSTREAM_WEB_HOST": "0.0.0.0"},
+            "CREDITSTREAM_WEB_HOST='0.0.0.0' would serve /users/{id} beyond this machine without "
+            "authentication: set CREDITSTREAM_API_TOKEN",
+        ),
+        ({"CREDITSTREAM_API_TOKEN": "short"}, "CREDITSTREAM_API_TOKEN must be at least 16 characters"),
+        (
+            {"CREDITSTREAM_SESSION_TIMEOUT_SECONDS": "1"},
+            "CREDITSTREAM_SESSION_TIMEOUT_SECONDS=1 is out of range",
+        ),
+        ({"CREDITSTREAM_COMMIT_INTERVAL_SECONDS": "soon"}, "is not a number of seconds"),
+        ({"CREDITSTREAM_INSTANCE_ID": "pod 1"}, "CREDITSTREAM_INSTANCE_ID='pod 1' must be"),
     ],
 )
 def test_a_bad_value_names_the_variable(environment: dict[str, str], words: str) -> None:
@@ -87,3 +111,52 @@ def test_the_worker_stops_at_start_with_one_clear_line_for_bad_configuration(tmp
     )
     assert result.returncode == 2
     assert result.stderr.strip() == b"creditstream: CREDITSTREAM_PARTITIONS='eight' is not a whole number"
+
+
+def test_a_token_lets_the_worker_listen_beyond_loopback_and_is_never_shown() -> None:
+    settings = Settings.from_environment(
+        {"CREDITSTREAM_WEB_HOST": "0.0.0.0", "CREDITSTREAM_API_TOKEN": "a-token-of-twenty-chars"}
+    )
+    assert settings.api_token == "a-token-of-twenty-chars"
+    assert "a-token-of-twenty-chars" not in repr(settings)
+
+
+def test_an_unwritable_state_directory_is_one_line_at_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "CREDITSTREAM_STATE_DIR": str(blocker / "state"),
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        },
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"creditstream: CREDITSTREAM_STATE_DIR={str(blocker / 'state')!r} is not a writable directory:"
+    ), lines
+
+
+def test_created_topics_keep_the_lenders_records_for_the_configured_retention(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created: list[TopicSpec] = []
+
+    def capture(*_: Any, topics: list[TopicSpec], **__: Any) -> list[str]:
+        created.extend(topics)
+        return []
+
+    monkeypatch.setattr(streams.worker.run, "ensure_topics", capture)
+    prepare(Settings.from_environment({"CREDITSTREAM_RECORD_RETENTION_DAYS": "3650"}))
+    retention = {spec.name: int(spec.config()["retention.ms"]) for spec in created}
+    ten_years = 3650 * 24 * 3600 * 1000
+    for spec in (EVENTS, DECISIONS, SCORE_CHANGES, LIMIT_CHANGES, DEAD_LETTER):
+        assert retention[spec.name] == ten_years
+    for spec in LEGACY_INPUT_TOPICS:
+        assert retention[spec.name] == spec.retention_ms  # forwarded, not kept

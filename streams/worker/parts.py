@@ -35,3 +35,4 @@ class CreditApp:
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # for the lag gauge
     next_offsets: dict[int, int] = field(default_factory=dict)  # input partition -> next to apply
     applied_through: dict[int, int] = field(default_factory=dict)  # partition -> next, states written
+    kafka_problem: str | None = None  # why Kafka is unreachable, from the probe; None when it answers

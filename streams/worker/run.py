@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from faust.worker import Worker
-
 from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
 from streams.worker.app import create_app
+from streams.worker.process import CreditWorker
 
 __all__ = ["prepare", "run_worker"]
 
@@ -68,4 +67,6 @@ def run_worker(settings: Settings) -> None:
         settings.web_host,
         settings.web_port,
     )
-    Worker(parts.app, loglevel=settings.log_level.lower(), redirect_stdouts=False).execute_from_commandline()
+    CreditWorker(
+        parts.app, loglevel=settings.log_level.lower(), redirect_stdouts=False
+    ).execute_from_commandline()

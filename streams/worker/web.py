@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -12,7 +13,9 @@ from streams.engine import UserState
 from streams.worker.parts import CreditApp
 from streams.worker.user_view import user_view
 
-__all__ = ["install_web", "is_ready"]
+__all__ = ["KAFKA_PROBE_SECONDS", "install_web", "is_ready", "kafka_problem"]
+
+KAFKA_PROBE_SECONDS = 2.0
 
 
 def is_ready(parts: CreditApp) -> tuple[bool, dict[str, Any]]:
@@ -24,12 +27,14 @@ def is_ready(parts: CreditApp) -> tuple[bool, dict[str, Any]]:
     ) if app.consumer is not None else []  # fmt: skip
     recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]  # on the concrete manager
     rebalancing = bool(app.rebalancing)
-    ready = bool(assigned) and recovered and not rebalancing
+    reachable = parts.kafka_problem is None
+    ready = bool(assigned) and recovered and not rebalancing and reachable
     return ready, {
         "ready": ready,
         "assigned_partitions": len(assigned),
         "recovery_completed": recovered,
         "rebalancing": rebalancing,
+        "kafka": "reachable" if reachable else f"unreachable: {parts.kafka_problem}",
     }
 
 
@@ -39,12 +44,35 @@ def _bearer_matches(request: web.Request, token: str) -> bool:
     return hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode())
 
 
+async def kafka_problem(bootstrap_servers: str, timeout_s: float = 2.0) -> str | None:
+    """None when a bootstrap server accepts a connection, else why none did (and since when)."""
+    problems = []
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout_s)
+        except (OSError, TimeoutError) as exc:
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+            problems.append(f"{server.strip()}: {reason}")
+            continue
+        writer.close()
+        return None
+    return "; ".join(problems)
+
+
 def install_web(parts: CreditApp) -> None:
     app, users = parts.app, parts.users
 
     @app.page("/health")
     async def health(self: web.View, request: web.Request) -> web.Response:
-        return self.json({"status": "up"})
+        # The process is up (200) whatever Kafka does; the body says what it waits for.
+        if parts.kafka_problem is None:
+            return self.json({"status": "up"})
+        return self.json({"status": "up", "kafka": f"unreachable: {parts.kafka_problem}"})
+
+    @app.timer(KAFKA_PROBE_SECONDS)  # type: ignore[untyped-decorator]
+    async def probe_kafka() -> None:
+        parts.kafka_problem = await kafka_problem(parts.settings.bootstrap_servers)
 
     @app.page("/ready")
     async def ready(self: web.View, request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parents[2]
 START = REPO / "deploy" / "kafka" / "start"
@@ -60,6 +61,29 @@ def test_start_twice_is_a_no_op_and_stop_ends_the_broker(broker_env: dict[str, s
         os.kill(pid, 0)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+
+
+def test_start_fresh_on_a_running_broker_restarts_it_empty_and_says_so(broker_env: dict[str, str]) -> None:
+    port = broker_env["KAFKA_PORT"]
+    first = run(START, broker_env, "--fresh")
+    assert first.returncode == 0, first.stderr
+    pid_file = REPO / ".cache" / "kafka" / f"broker-{port}" / "broker.pid"
+    old_pid = int(pid_file.read_text())
+    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
+    admin.create_topics([NewTopic("left-over", 1, 1)])
+    admin.close()
+
+    again = run(START, broker_env, "--fresh")
+    assert again.returncode == 0, again.stderr
+    assert f"--fresh: stopping the running broker (pid {old_pid})" in again.stderr
+    assert int(pid_file.read_text()) != old_pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(old_pid, 0)
+    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
+    try:
+        assert "left-over" not in admin.list_topics()  # the data was wiped
+    finally:
+        admin.close()
 
 
 def test_start_refuses_a_taken_port_with_a_clear_message(broker_env: dict[str, str]) -> None:

@@ -120,10 +120,11 @@ def bench_worker(
     ``workers`` processes share one consumer group, as production scales: each owns some partitions.
 
     Throughput: ``events`` simulated events are produced first, then the workers start; the clock
-    runs from every worker ready until the applied log holds them all, and counts only the events
-    applied in that time (a worker that was ready first has already applied some). Latency: then
-    ``rate`` events a second for ``seconds`` seconds; each decision's latency is its record
-    timestamp minus its request's record timestamp (both stamped at send on this machine's clock).
+    runs from every worker ready until their metrics count them all applied, and counts only the
+    events applied in that time (a worker that was ready first has already applied some). Latency:
+    then ``rate`` events a second for ``seconds`` seconds; each decision's latency is its record
+    timestamp minus its request's record timestamp (credit.events is stamped by the broker on
+    append, the decision at send; both on this machine's clock).
     """
     prefix = f"bench{int(time.time())}."
     policy = default_policy()

@@ -1,4 +1,4 @@
-"""`creditstream dump`: a topic's log as JSONL, e.g. ``credit.applied`` for a faithful replay.
+"""`creditstream dump`: a topic's log as JSONL; ``credit.events --records`` for a faithful replay.
 
 `creditstream dump credit.events --records --out events.jsonl` followed by `creditstream replay
 events.jsonl` reproduces the live worker's outputs byte for byte: each line keeps the record's

@@ -128,7 +128,7 @@ def produce_file(
     """Send a JSONL file's events; invalid lines are reported (and sent only with ``send_invalid``).
 
     An invalid line sent for dead-letter testing goes to the topic of its ``type`` when that can be
-    read, else to credit.transactions, keyed by its user_id when readable.
+    read (credit.events for every input type), keyed by its user_id when readable.
     """
     summary = ProduceSummary()
     pacer = Pacer(rate)

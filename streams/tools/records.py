@@ -83,5 +83,5 @@ def message_from_record_line(line: bytes) -> Message:
         )
     except RecordLineError:
         raise
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordLineError(f"not a valid record line: {type(exc).__name__}: {exc}") from exc

@@ -1,7 +1,7 @@
 """The agent with Faust's in-memory test_context: fast, no broker (the broker tests cover the rest).
 
 Checks the shell's wiring: a message is applied to the table, its outputs go to their topics in
-order keyed by user_id, the applied log gets it, and a bad message goes to the dead-letter topic.
+order keyed by user_id, and a bad message goes to the dead-letter topic.
 """
 
 from __future__ import annotations

@@ -53,6 +53,10 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "1830",
         "retention of created input, decision, change and dead-letter topics: the lender's records",
     ),
+    "CREDITSTREAM_STANDBY_REPLICAS": (
+        "1",
+        "standby copies of each table partition kept on other workers: a failover reads no changelog",
+    ),
     "CREDITSTREAM_COMMIT_INTERVAL_SECONDS": (
         "2.8",
         "how often input offsets are committed; a crash redelivers at most this much, "
@@ -99,6 +103,7 @@ class Settings:
     commit_interval_seconds: float = 2.8
     api_token: str = field(default="", repr=False)
     record_retention_days: int = 1830
+    standby_replicas: int = 1
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +157,9 @@ class Settings:
             api_token=_api_token(get("CREDITSTREAM_API_TOKEN"), get("CREDITSTREAM_WEB_HOST")),
             record_retention_days=_integer(
                 "CREDITSTREAM_RECORD_RETENTION_DAYS", get("CREDITSTREAM_RECORD_RETENTION_DAYS"), 1, 36_500
+            ),
+            standby_replicas=_integer(
+                "CREDITSTREAM_STANDBY_REPLICAS", get("CREDITSTREAM_STANDBY_REPLICAS"), 0, 10
             ),
             commit_interval_seconds=_seconds(
                 "CREDITSTREAM_COMMIT_INTERVAL_SECONDS", get("CREDITSTREAM_COMMIT_INTERVAL_SECONDS"), 0.1, 3600

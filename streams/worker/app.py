@@ -50,6 +50,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 3),
         consumer_group_instance_id=settings.instance_id or None,
         broker_commit_interval=settings.commit_interval_seconds,
+        table_standby_replicas=settings.standby_replicas,
     )
     registry = CollectorRegistry()
     setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="faust")

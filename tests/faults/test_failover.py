@@ -38,7 +38,10 @@ def opened(n: int) -> bytes:
 
 
 @pytest.mark.timeout(1800)
-def test_one_of_two_workers_killed_the_other_takes_over_100000_users(bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("standby", [1, 0])
+def test_one_of_two_workers_killed_the_other_takes_over_100000_users(
+    bootstrap: str, tmp_path: Path, standby: int
+) -> None:
     prefix = f"fo{uuid.uuid4().hex[:6]}."
     workers = [
         LocalWorker(
@@ -47,13 +50,16 @@ def test_one_of_two_workers_killed_the_other_takes_over_100000_users(bootstrap: 
             tmp_path / f"state-{n}",
             tmp_path / f"worker-{n}.log",
             partitions=PARTITIONS,
-            extra_env={"CREDITSTREAM_INSTANCE_ID": f"{prefix.strip('.')}-{n}"},
+            extra_env={
+                "CREDITSTREAM_INSTANCE_ID": f"{prefix.strip('.')}-{n}",
+                "CREDITSTREAM_STANDBY_REPLICAS": str(standby),
+            },
         )
         for n in range(2)
     ]
     survivor, victim = workers
     activity = list(Simulation(300, 120, 17, default_policy(), id_prefix="fo-act-").lines())
-    report = FaultReport("failover-100k", events=USERS + len(activity), users=USERS + 300)
+    report = FaultReport(f"failover-100k-standby{standby}", events=USERS + len(activity), users=USERS + 300)
     try:
         for worker in workers:
             worker.start()

@@ -16,6 +16,7 @@ from schemas.topics import ALL_TOPICS, TopicSpec
 __all__ = ["CoPartitioningError", "TopicSetupTimeoutError", "ensure_topics", "partition_counts"]
 
 log = logging.getLogger(__name__)
+BOOTSTRAP_TIMEOUT_SECONDS = 10.0
 
 
 class CoPartitioningError(RuntimeError):
@@ -44,7 +45,11 @@ def ensure_topics(
     """
     specs = list(topics)
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, client_id="creditstream-admin", **dict(client_config or {})
+        bootstrap_servers=bootstrap_servers,
+        client_id="creditstream-admin",
+        # No broker at start should be one clear line soon, not after kafka-python's 30 s.
+        bootstrap_timeout_ms=int(BOOTSTRAP_TIMEOUT_SECONDS * 1000),
+        **dict(client_config or {}),
     )
     try:
         existing = set(admin.list_topics())

@@ -160,3 +160,23 @@ def test_created_topics_keep_the_lenders_records_for_the_configured_retention(
         assert retention[spec.name] == ten_years
     for spec in LEGACY_INPUT_TOPICS:
         assert retention[spec.name] == spec.retention_ms  # forwarded, not kept
+
+
+def test_no_broker_at_start_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "CREDITSTREAM_STATE_DIR": str(tmp_path / "state"),
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        },
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "creditstream: cannot reach Kafka at the configured KAFKA_BOOTSTRAP_SERVERS: "
+    ), lines

@@ -47,7 +47,14 @@ from streams.engine import UserState
 from streams.processing import Message, Step, process
 from streams.worker.parts import CreditApp
 
-__all__ = ["BATCH_MAX", "BATCH_WITHIN_SECONDS", "apply_batch", "commit_applied", "install_agents"]
+__all__ = [
+    "BATCH_MAX",
+    "BATCH_WITHIN_SECONDS",
+    "apply_batch",
+    "commit_applied",
+    "forget_revoked",
+    "install_agents",
+]
 
 BATCH_MAX: Final = 500
 BATCH_WITHIN_SECONDS: Final = 0.005
@@ -205,14 +212,27 @@ async def commit_applied(parts: CreditApp) -> None:
                 consumer._committed_offset[tp] = offset
 
 
+def forget_revoked(parts: CreditApp, revoked: Any) -> None:
+    """A rebalance took partitions away: forget what this worker knew of them.
+
+    Positions: a partition may come back after another worker applied it, so its marker is read
+    again then. Lag: its series is removed, or two workers would both report it.
+    """
+    parts.next_offsets.clear()
+    parts.applied_through.clear()
+    for tp in revoked:
+        if parts.last_offsets.pop((tp.topic, tp.partition), None) is not None:
+            with contextlib.suppress(KeyError):
+                parts.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+
+
 def install_agents(parts: CreditApp) -> None:
     app = parts.app
 
     @app.on_partitions_revoked.connect
-    def forget_positions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # A partition may come back after others applied it: read its marker again then.
-        parts.next_offsets.clear()
-        parts.applied_through.clear()
+    def forget_partitions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", set())
+        forget_revoked(parts, revoked)
 
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:

@@ -13,11 +13,13 @@ from typing import Any
 
 import orjson
 import pytest
+from faust.types import TP
 
 from schemas.topics import DEAD_LETTER, DECISIONS, SCORE_CHANGES
 from streams.engine import UserState
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
+from streams.worker.agents import forget_revoked
 from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
 
@@ -88,3 +90,29 @@ def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_appli
     (dead,) = parts.outputs[DEAD_LETTER.name].sent
     assert orjson.loads(dead[1])["error"].startswith("not valid JSON")
     assert len(parts.outputs[DECISIONS.name].sent) == 1
+
+
+def test_a_revoked_partition_loses_its_lag_series_and_its_position(parts: CreditApp) -> None:
+    """Two workers must not both report a partition's lag after a rebalance moved it."""
+    lag = parts.metrics.consumer_lag
+    for partition in (0, 1):
+        parts.last_offsets[("credit.events", partition)] = 10
+        lag.labels("credit.events", str(partition)).set(5)
+    parts.next_offsets[0] = 11
+    parts.applied_through[0] = 11
+
+    forget_revoked(parts, {TP("credit.events", 0)})
+
+    assert (
+        parts.registry.get_sample_value(
+            "creditstream_consumer_lag", {"topic": "credit.events", "partition": "0"}
+        )
+        is None
+    )
+    assert (
+        parts.registry.get_sample_value(
+            "creditstream_consumer_lag", {"topic": "credit.events", "partition": "1"}
+        )
+        == 5
+    )
+    assert parts.next_offsets == {} and parts.applied_through == {}

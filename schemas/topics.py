@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from schemas.events import INPUT_EVENT_TYPES
+
 __all__ = [
     "ACCOUNTS",
     "ALL_TOPICS",
@@ -96,16 +98,7 @@ APPLICATIONS = TopicSpec(
 EVENTS = TopicSpec(
     "credit.events",
     "input",
-    (
-        "account_opened",
-        "account_status",
-        "purchase",
-        "refund",
-        "sale",
-        "repayment",
-        "delinquency",
-        "application",
-    ),
+    INPUT_EVENT_TYPES,
     "Every input event of every type, keyed by user_id: one ordered log per user, so the worker "
     "applies a user's events in the order they were produced, and replaying this topic reproduces "
     "the live outputs.",

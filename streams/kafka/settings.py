@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 __all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
 
@@ -68,6 +68,7 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     ),
 }
 
+N = TypeVar("N", int, float)
 _PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -205,10 +206,18 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _integer(name: str, value: str, low: int, high: int) -> int:
+    return _bounded(name, value, int, "a whole number", low, high)
+
+
+def _seconds(name: str, value: str, low: float, high: float) -> float:
+    return _bounded(name, value, float, "a number of seconds", low, high)
+
+
+def _bounded(name: str, value: str, parse: Callable[[str], N], what: str, low: N, high: N) -> N:
     try:
-        number = int(value)
+        number = parse(value)
     except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a whole number") from None
+        raise SettingsError(f"{name}={value!r} is not {what}") from None
     if not low <= number <= high:
         raise SettingsError(f"{name}={number} is out of range {low}..{high}")
     return number
@@ -227,16 +236,6 @@ def _api_token(token: str, web_host: str) -> str:
             "authentication: set CREDITSTREAM_API_TOKEN (a bearer token it will require), or bind 127.0.0.1"
         )
     return token
-
-
-def _seconds(name: str, value: str, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a number of seconds") from None
-    if not low <= number <= high:
-        raise SettingsError(f"{name}={number} is out of range {low}..{high}")
-    return number
 
 
 def _identifier(name: str, value: str, *, empty_ok: bool = False) -> str:

@@ -18,15 +18,14 @@ from pathlib import Path
 import orjson
 
 from schemas.codec import DecodeError, decode_event
+from schemas.events import INPUT_EVENT_TYPES
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS, INPUT_TOPICS
+from schemas.topics import ALL_TOPICS
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.tools.progress import progress_bar
 
 __all__ = ["Pacer", "ProduceSummary", "connect_producer", "emit_lines", "produce_file"]
-
-INPUT_EVENT_TYPES = frozenset(t for spec in INPUT_TOPICS for t in spec.event_types)
 
 
 def connect_producer() -> CreditEventProducer:

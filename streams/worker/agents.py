@@ -41,7 +41,7 @@ from faust.types import TP
 from faust.types import Message as FaustMessage
 
 from schemas.codec import encode
-from schemas.events import EVENT_ADAPTER
+from schemas.events import INPUT_EVENT_TYPES
 from schemas.topics import DECISIONS, EVENTS, SHADOW_DECISIONS
 from streams.engine import UserState
 from streams.processing import Message, Step, process
@@ -59,7 +59,7 @@ __all__ = [
 BATCH_MAX: Final = 500
 BATCH_WITHIN_SECONDS: Final = 0.005
 LAG_INTERVAL_SECONDS: Final = 5.0
-_EVENT_TYPES: Final = frozenset(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"])
+_EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
 log = logging.getLogger(__name__)
 
 

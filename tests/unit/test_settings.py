@@ -121,23 +121,23 @@ def test_a_token_lets_the_worker_listen_beyond_loopback_and_is_never_shown() -> 
     assert "a-token-of-twenty-chars" not in repr(settings)
 
 
-def test_an_unwritable_state_directory_is_one_line_at_start(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
+def worker_without_a_broker(tmp_path: Path, **env: str) -> tuple[int, list[str]]:
+    """`creditstream worker` pointed at a port where no broker is: (exit code, stderr lines)."""
     result = subprocess.run(
         [sys.executable, "-m", "streams", "worker"],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "CREDITSTREAM_STATE_DIR": str(blocker / "state"),
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-        },
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", **env},
         capture_output=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
-    lines = result.stderr.decode().strip().splitlines()
+    return result.returncode, result.stderr.decode().strip().splitlines()
+
+
+def test_an_unwritable_state_directory_is_one_line_at_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, lines = worker_without_a_broker(tmp_path, CREDITSTREAM_STATE_DIR=str(blocker / "state"))
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith(
         f"creditstream: CREDITSTREAM_STATE_DIR={str(blocker / 'state')!r} is not a writable directory:"
     ), lines
@@ -163,20 +163,8 @@ def test_created_topics_keep_the_lenders_records_for_the_configured_retention(
 
 
 def test_no_broker_at_start_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "streams", "worker"],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "CREDITSTREAM_STATE_DIR": str(tmp_path / "state"),
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-        },
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1
-    lines = result.stderr.decode().strip().splitlines()
+    code, lines = worker_without_a_broker(tmp_path, CREDITSTREAM_STATE_DIR=str(tmp_path / "state"))
+    assert code == 1
     assert len(lines) == 1 and lines[0].startswith(
         "creditstream: cannot reach Kafka at the configured KAFKA_BOOTSTRAP_SERVERS: "
     ), lines

@@ -6,8 +6,9 @@ The delivery guarantee is at-least-once with effects that are idempotent in full
 2. Every output of the batch is sent, and the producer is flushed: the outputs are in Kafka.
 3. Only then is each changed user's state written, once per batch, with the offset of the last
    record it applied.
-4. faust acks the batch's records after this body returns, and commits offsets only after
-   flushing the producer again (so the changelog is in Kafka before the offsets that need it).
+4. Every commit interval, the producer is flushed again (the changelog is in Kafka before the
+   offsets that need it) and the next offset applied per partition is committed
+   (``commit_applied``); faust's own acked-offset commits froze after restarts, see below.
 
 A crash before 2 completes redelivers the batch and recomputes the same outputs from the same
 states (the engine is deterministic): a record may repeat, only as an identical copy. A crash after
@@ -44,6 +45,7 @@ from schemas.codec import encode
 from schemas.events import INPUT_EVENT_TYPES
 from schemas.topics import DECISIONS, EVENTS, SHADOW_DECISIONS
 from streams.engine import UserState
+from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.parts import CreditApp
 
@@ -113,9 +115,17 @@ async def _records_to_apply(parts: CreditApp, event: Any, filled: list[Any]) -> 
             expected,
             offset - expected,
         )
-        records = await asyncio.to_thread(parts.gap_reader.read, message.topic, partition, expected, offset)
-        filled.extend(records)
-        missing = [_message(r, partitions, milliseconds=True) for r in records]
+        try:
+            records = await asyncio.to_thread(
+                parts.gap_reader.read, message.topic, partition, expected, offset
+            )
+        except MissingRecordsError as exc:
+            # Gone from Kafka itself (retention, a truncated log): nothing to read, so go on from
+            # here, loudly, rather than stop the partition for good.
+            log.error("%s; applying from offset %d on", exc, offset)
+        else:
+            filled.extend(records)
+            missing = [_message(r, partitions, milliseconds=True) for r in records]
     parts.next_offsets[partition] = max(expected, offset + 1)
     return [*missing, _message(message, partitions, milliseconds=False)]
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+from kafka import TopicPartition
+from kafka.admin import KafkaAdminClient
 
 from schemas.producer import CreditEventProducer
 from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LIMIT_CHANGES, SCORE_CHANGES
@@ -27,6 +30,7 @@ from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
 from streams.worker.agents import apply_batch
 from streams.worker.app import create_app
+from streams.worker.parts import CreditApp
 
 pytestmark = pytest.mark.broker
 
@@ -61,28 +65,25 @@ def faust_event(record: Any) -> Event:
     return Event(message)
 
 
-def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
-    bootstrap: str, unique_prefix: str, tmp_path: Path
-) -> None:
+def one_user_log(bootstrap: str, prefix: str, tmp_path: Path) -> tuple[list[bytes], list[Any], CreditApp]:
+    """30 events of one user on a one-partition credit.events, and a worker's parts to apply them."""
     lines = list(Simulation(1, 120, 4, default_policy(), id_prefix="gap-").lines())[:30]
     user = orjson.loads(lines[0])["user_id"]
-    ensure_topics(
-        bootstrap, 1, topics=[dataclasses.replace(s, name=unique_prefix + s.name) for s in ALL_TOPICS]
-    )
-    with CreditEventProducer(bootstrap, topic_prefix=unique_prefix) as producer:
+    ensure_topics(bootstrap, 1, topics=[dataclasses.replace(s, name=prefix + s.name) for s in ALL_TOPICS])
+    with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
         for line in lines:
             producer.send_bytes(orjson.loads(line)["type"], user, line)
-    records = read_records(bootstrap, unique_prefix + EVENTS.name)
+    records = read_records(bootstrap, prefix + EVENTS.name)
     assert [r.offset for r in records] == list(range(len(lines)))
 
     settings = Settings.from_environment(
         {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "CREDITSTREAM_TOPIC_PREFIX": unique_prefix,
+            "CREDITSTREAM_TOPIC_PREFIX": prefix,
             "CREDITSTREAM_PARTITIONS": "1",
             "CREDITSTREAM_STORE": "memory",
             "CREDITSTREAM_STATE_DIR": str(tmp_path),
-            "CREDITSTREAM_APP_ID": unique_prefix.strip(".") + "-gaps",
+            "CREDITSTREAM_APP_ID": prefix.strip(".") + "-gaps",
         }
     )
     parts = create_app(settings, default_policy())
@@ -94,6 +95,13 @@ def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
         return None
 
     parts.app.producer.flush = flush  # type: ignore[method-assign]  # nothing real is sent here
+    return lines, records, parts
+
+
+def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
+    bootstrap: str, unique_prefix: str, tmp_path: Path
+) -> None:
+    lines, records, parts = one_user_log(bootstrap, unique_prefix, tmp_path)
     # Offsets 5, 6 and 20 never reach the agent: faust "dropped" them.
     delivered = [faust_event(r) for r in records if r.offset not in (5, 6, 20)]
     asyncio.run(apply_batch(parts, delivered[:12]))
@@ -119,3 +127,27 @@ def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
     assert parts.next_offsets == {0: len(lines)}
     metrics = parts.registry.get_sample_value("creditstream_offset_gaps_total")
     assert metrics == 3
+
+
+def test_offsets_gone_from_kafka_are_logged_and_the_partition_goes_on(
+    bootstrap: str, unique_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records deleted by retention cannot be read back: the partition must not stop for good."""
+    _, records, parts = one_user_log(bootstrap, unique_prefix, tmp_path)
+    topic = unique_prefix + EVENTS.name
+    asyncio.run(apply_batch(parts, [faust_event(r) for r in records[:3]]))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 25})  # offsets 0..24 are gone from Kafka
+    finally:
+        admin.close()
+    with caplog.at_level(logging.ERROR, logger="streams.worker.agents"):
+        asyncio.run(apply_batch(parts, [faust_event(r) for r in records[25:]]))
+    parts.gap_reader.close()
+    assert f"{topic}[0]: needed offsets 3..24" in caplog.text and "applying from offset 25 on" in caplog.text
+    assert parts.next_offsets == {0: 30}
+    assert parts.registry.get_sample_value("creditstream_offset_gaps_total") == 22
+    processed = parts.registry.get_sample_value(
+        "creditstream_events_total", {"topic": topic, "type": orjson.loads(records[25].value)["type"]}
+    )
+    assert processed is not None and processed >= 1

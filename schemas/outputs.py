@@ -68,6 +68,8 @@ class LimitReason(StrEnum):
     INCOME_MULTIPLE = "INCOME_MULTIPLE"  # a multiple of monthly income (or the no-income cap)
     SALES_VOLUME = "SALES_VOLUME"  # a share of trailing 90-day sales (business_loan)
     PRODUCT_MAXIMUM = "PRODUCT_MAXIMUM"  # the product's maximum
+    INCOME_CAP = "INCOME_CAP"  # personal loans: at most a third of annual income (or the no-income cap)
+    REGULATORY_CAP = "REGULATORY_CAP"  # personal online loans: at most 200,000 yuan per person
     SCORE_TOO_LOW = "SCORE_TOO_LOW"  # below the product's minimum score: 0
     NOT_ELIGIBLE = "NOT_ELIGIBLE"  # not invited / not a merchant: 0
     NON_PERFORMING = "NON_PERFORMING"  # 90+ days past due: every limit 0 until cured

@@ -31,7 +31,7 @@ from schemas.events import (
 )
 from schemas.money import fen_to_yuan
 from schemas.outputs import Decision, LimitChanged, ScoreChanged
-from streams.engine.decisions import DecisionResult, decide
+from streams.engine.decisions import DecisionResult, available, decide
 from streams.engine.features import (
     add_to_window,
     compute_features,
@@ -188,7 +188,7 @@ def _handle_request(
         if isinstance(event, Purchase):
             add_to_window(state, state.spend, day, result.approved, policy)
             _remember_purchase(state, event.event_id, StoredPurchase(result.approved, 0, 1, day), policy)
-    available_after = max(0, result.limit - state.outstanding[PRODUCT_INDEX[product]])
+    available_after = available(state, product, result.limit, policy)
     stored = _store_decision(product, event, term, result, available_after, state.score, policy)
     _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
     return Decision.model_construct(

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from schemas.events import PRODUCT_INDEX, Product
 from schemas.outputs import DecisionOutcome, Reason
 from streams.engine.features import SECONDS_PER_DAY
-from streams.engine.limits import eligible
+from streams.engine.limits import eligible, personal_loan_income_cap
 from streams.engine.state import UserState
 from streams.policy import Policy
 
-__all__ = ["DecisionResult", "decide", "personal_loan_headroom"]
+__all__ = ["DecisionResult", "available", "decide", "personal_loan_headroom"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,20 @@ def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:
     """(room under the per-person cap, room under the income cap) for personal online loans, in fen."""
     guard = policy.guardrails
     combined = sum(state.outstanding[PRODUCT_INDEX[p]] for p in guard.personal_loan_products)
-    if state.monthly_income is None:
-        income_cap = guard.no_income_personal_loan_cap
-    else:
-        income_cap = state.monthly_income * 12 // guard.annual_income_divisor
+    income_cap = personal_loan_income_cap(state, policy)
     return max(0, guard.personal_loan_cap - combined), max(0, income_cap - combined)
+
+
+def available(state: UserState, product: Product, limit: int, policy: Policy) -> int:
+    """What can be borrowed now (fen): the limit less outstanding, within the regulatory and income
+    headroom shared by personal loans; 0 on a frozen or closed account. What a user is shown is
+    what an application for that amount gets."""
+    if state.status in ("frozen", "closed"):
+        return 0
+    room = max(0, limit - state.outstanding[PRODUCT_INDEX[product]])
+    if product in policy.guardrails.personal_loan_products:
+        room = min(room, *personal_loan_headroom(state, policy))
+    return room
 
 
 def decide(
@@ -80,6 +89,9 @@ def decide(
     if amount <= allowed:
         return DecisionResult("approved", amount, apr, [], limit)
     binding = [reason for reason, room in rooms if room == allowed]
+    if len(binding) > 1 and Reason.INSUFFICIENT_LIMIT in binding:
+        # The limit is cut to the guardrails, so when both bind, the guardrail is the cause.
+        binding.remove(Reason.INSUFFICIENT_LIMIT)
     offer = allowed - allowed % rules.partial_step
     if rules.allow_partial and offer >= rules.min_amount:
         return DecisionResult("partial", offer, apr, binding, limit)

@@ -7,7 +7,7 @@ from schemas.outputs import LimitReason
 from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
-__all__ = ["compute_limits", "eligible", "non_performing"]
+__all__ = ["compute_limits", "eligible", "non_performing", "personal_loan_income_cap"]
 
 
 def non_performing(state: UserState, policy: Policy) -> bool:
@@ -28,11 +28,22 @@ def compute_limits(state: UserState, score: int, policy: Policy, sales: int) -> 
         return [(0, LimitReason.ACCOUNT_CLOSED)] * len(PRODUCTS)
     if non_performing(state, policy):
         return [(0, LimitReason.NON_PERFORMING)] * len(PRODUCTS)
-    return [_product_limit(state, product, score, policy.products[product], sales) for product in PRODUCTS]
+    return [
+        _product_limit(state, product, score, policy.products[product], sales, policy) for product in PRODUCTS
+    ]
+
+
+def personal_loan_income_cap(state: UserState, policy: Policy) -> int:
+    """The most a person's personal online loans may total by income (fen): a third of annual
+    income, or the documented lower cap when income is unknown."""
+    guard = policy.guardrails
+    if state.monthly_income is None:
+        return guard.no_income_personal_loan_cap
+    return state.monthly_income * 12 // guard.annual_income_divisor
 
 
 def _product_limit(
-    state: UserState, product: Product, score: int, rules: ProductPolicy, sales: int
+    state: UserState, product: Product, score: int, rules: ProductPolicy, sales: int, policy: Policy
 ) -> tuple[int, LimitReason]:
     if not eligible(state, product, rules):
         return 0, LimitReason.NOT_ELIGIBLE
@@ -47,6 +58,13 @@ def _product_limit(
             limit, reason = income_cap, LimitReason.INCOME_MULTIPLE
     if limit > rules.max_limit:
         limit, reason = rules.max_limit, LimitReason.PRODUCT_MAXIMUM
+    if product in policy.guardrails.personal_loan_products:
+        # A limit the guardrails would never let be borrowed is not shown: the limit is borrowable.
+        if policy.guardrails.personal_loan_cap < limit:
+            limit, reason = policy.guardrails.personal_loan_cap, LimitReason.REGULATORY_CAP
+        income_cap = personal_loan_income_cap(state, policy)
+        if income_cap < limit:
+            limit, reason = income_cap, LimitReason.INCOME_CAP
     limit -= limit % rules.limit_step  # whole steps: small input changes do not move the limit
     if limit < rules.min_limit:
         # A product with a floor (installment_loan: 5,000) is not offered below it; never raised to it,

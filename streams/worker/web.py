@@ -94,4 +94,4 @@ def install_web(parts: CreditApp) -> None:
         stored = users.get(user_id.encode())
         if stored is None:
             return self.json({"error": f"unknown user {user_id!r}"}, status=404)
-        return self.json(user_view(UserState.from_bytes(stored)))
+        return self.json(user_view(UserState.from_bytes(stored), parts.policy))

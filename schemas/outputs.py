@@ -43,6 +43,7 @@ class Reason(StrEnum):
     INSUFFICIENT_LIMIT = "INSUFFICIENT_LIMIT"  # the product limit less outstanding does not cover it
     INCOME_CAP = "INCOME_CAP"  # personal loans at most a third of annual income (or the no-income cap)
     REGULATORY_CAP = "REGULATORY_CAP"  # personal online loans at most 200,000 yuan per person
+    COOLING_OFF = "COOLING_OFF"  # a cured 90+ day default: no new cash or instalment credit for a while
 
 
 class ScoreFactor(StrEnum):
@@ -73,6 +74,7 @@ class LimitReason(StrEnum):
     SCORE_TOO_LOW = "SCORE_TOO_LOW"  # below the product's minimum score: 0
     NOT_ELIGIBLE = "NOT_ELIGIBLE"  # not invited / not a merchant: 0
     NON_PERFORMING = "NON_PERFORMING"  # 90+ days past due: every limit 0 until cured
+    COOLING_OFF = "COOLING_OFF"  # cash and instalment limits 0 for a while after a cured default
     ACCOUNT_CLOSED = "ACCOUNT_CLOSED"  # closed account: every limit 0
 
 

@@ -41,7 +41,7 @@ from streams.engine.features import (
     prune,
     prune_applications,
 )
-from streams.engine.limits import compute_limits
+from streams.engine.limits import compute_limits, non_performing
 from streams.engine.scoring import score, top_factors
 from streams.engine.state import StoredDecision, StoredPurchase, UserState
 from streams.policy import Policy
@@ -337,7 +337,10 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
 
 def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: Policy) -> None:
     index = PRODUCT_INDEX[report.product]
+    was_non_performing = non_performing(state, policy)
     state.days_past_due[index] = report.days_past_due
+    if was_non_performing and not non_performing(state, policy):
+        state.cured_default_day = day  # cured: the cooling-off period starts
     state.amount_overdue[index] = report.amount_overdue
     expired = day - state.worst_dpd_day >= policy.windows.late_history_days
     if report.days_past_due >= state.worst_dpd or expired:

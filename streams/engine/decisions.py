@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from schemas.events import PRODUCT_INDEX, Product
 from schemas.outputs import DecisionOutcome, Reason
 from streams.engine.features import SECONDS_PER_DAY
-from streams.engine.limits import eligible, personal_loan_income_cap
+from streams.engine.limits import cooling_off, eligible, personal_loan_income_cap
 from streams.engine.state import UserState
 from streams.policy import Policy
 
@@ -65,6 +65,8 @@ def decide(
         reasons.append(Reason.OVERDUE)
     if not eligible(state, product, rules):
         reasons.append(Reason.NOT_INVITED if rules.eligibility == "invited" else Reason.NOT_MERCHANT)
+    if cooling_off(state, product, policy):
+        reasons.append(Reason.COOLING_OFF)
     if rules.terms and term_months not in rules.terms:
         reasons.append(Reason.INVALID_TERM)
     if product != "bnpl":

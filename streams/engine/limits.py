@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason
+from streams.engine.features import local_day
 from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
-__all__ = ["compute_limits", "eligible", "non_performing", "personal_loan_income_cap"]
+__all__ = ["compute_limits", "cooling_off", "eligible", "non_performing", "personal_loan_income_cap"]
 
 
 def non_performing(state: UserState, policy: Policy) -> bool:
     return max(state.days_past_due) >= policy.rules.non_performing_days
+
+
+def cooling_off(state: UserState, product: Product, policy: Policy) -> bool:
+    """Whether a cured default still keeps this product closed (by the user's event-time clock)."""
+    rules = policy.rules
+    if state.cured_default_day < 0 or product not in rules.cooling_off_products:
+        return False
+    return local_day(state.clock, policy) - state.cured_default_day < rules.cooling_off_days
 
 
 def eligible(state: UserState, product: Product, rules: ProductPolicy) -> bool:
@@ -47,6 +56,8 @@ def _product_limit(
 ) -> tuple[int, LimitReason]:
     if not eligible(state, product, rules):
         return 0, LimitReason.NOT_ELIGIBLE
+    if cooling_off(state, product, policy):
+        return 0, LimitReason.COOLING_OFF
     if score < rules.min_score:
         return 0, LimitReason.SCORE_TOO_LOW
     if rules.sales_share_tiers:

@@ -15,9 +15,10 @@ import orjson
 
 __all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchase", "UserState"]
 
-STATE_VERSION: Final = 2
-_READABLE_VERSIONS: Final = (1, 2)  # 1 had no input_offset: read as -1
-_FIELD_COUNTS: Final = {1: 26, 2: 27}  # the version number included
+STATE_VERSION: Final = 3
+# Older versions stay readable: 1 had no input_offset (read as -1), 1 and 2 no cured_default_day.
+_READABLE_VERSIONS: Final = (1, 2, 3)
+_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28}  # the version number included
 N_PRODUCTS: Final = 4
 
 
@@ -84,6 +85,9 @@ class UserState:
     # input topic (-1: none, or offline). A redelivered message at or below it is already applied,
     # however many events came since: dedupe does not depend on the size of the id memory.
     input_offset: int = -1
+    # The local day a non-performing (90+ days past due) episode was cured, -1 if never: new cash
+    # and instalment credit waits out the policy's cooling-off period after it.
+    cured_default_day: int = -1
 
     def copy(self) -> UserState:
         """A copy whose containers are new: the engine never mutates the state it was given."""
@@ -114,6 +118,7 @@ class UserState:
             dict(self.decisions),  # values are tuples: shared, never mutated
             dict(self.purchases),
             self.input_offset,
+            self.cured_default_day,
         )
 
     # -- serialisation ------------------------------------------------------------------------
@@ -149,6 +154,7 @@ class UserState:
                 list(self.decisions.items()),
                 list(self.purchases.items()),
                 self.input_offset,
+                self.cured_default_day,
             ],
             default=tuple,  # the stored records are NamedTuples: written as plain arrays
         )
@@ -167,6 +173,7 @@ class UserState:
             raise StateDecodeError(
                 f"stored state of version {fields[0]} has {len(fields)} fields, not {expected}"
             )
+        cured_default_day = fields.pop() if fields[0] >= 3 else -1
         input_offset = fields.pop() if fields[0] >= 2 else -1
         (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
          balance, dpd, overdue, worst, worst_day, on_time, late_days, spend, refunds, sales, apps, seen,
@@ -198,4 +205,5 @@ class UserState:
             {key: StoredDecision._make((*d[:6], tuple(d[6]), *d[7:])) for key, d in decisions},
             {key: StoredPurchase._make(p) for key, p in purchases},
             input_offset,
+            cured_default_day,
         )

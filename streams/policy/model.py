@@ -21,6 +21,9 @@ class Rules(StrictModel):
     max_applications_24h: int = Field(ge=0)
     non_performing_days: int = Field(ge=1)
     grace_days: int = Field(0, ge=0)
+    # After a non-performing episode is cured, no new credit on these products for this many days.
+    cooling_off_days: int = Field(90, ge=0, le=3660)
+    cooling_off_products: tuple[Product, ...] = ("cash_loan", "installment_loan")
     # An event dated outside [earliest, latest) is refused: a date like 1900 or 9999 is an error
     # upstream, and applying it would move the user's clock (tenure, velocity) for good.
     earliest_plausible_date: date = date(2000, 1, 1)

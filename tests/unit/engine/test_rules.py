@@ -225,10 +225,42 @@ def test_90_days_past_due_takes_every_limit_to_zero_until_cured(user: Timeline) 
     assert {c.reason for c in changes} == {LimitReason.NON_PERFORMING}
     assert all(user.limit(p) == 0 for p in ("bnpl", "cash_loan", "installment_loan", "business_loan"))
     user.overdue("cash_loan", 0)
-    assert user.limit("bnpl") > 0 and user.limit("cash_loan") > 0
+    assert user.limit("bnpl") > 0
+    assert user.limit("cash_loan") == 0  # cured, but cooling off (see the next test)
+    user.at(days=user.policy.rules.cooling_off_days).buy("1")
+    assert user.limit("cash_loan") > 0
     after = [user.limit(p) for p in ("bnpl", "cash_loan")]
     # Element by element: a list comparison is lexicographic and would let cash_loan rise unseen.
     assert all(now <= then for now, then in zip(after, before, strict=True)), (after, before)
+
+
+def test_a_cured_default_waits_out_the_cooling_off_period_for_cash_and_instalments() -> None:
+    """The day after curing a 95-day default, and 30 days later, no new cash: COOLING_OFF."""
+    user = Timeline()
+    user.open(income="15000", invited=["installment_loan"])
+    decision_of(user.borrow("cash_loan", "1000"))
+    user.at(days=100).overdue("cash_loan", 95)
+    user.at(days=1).overdue("cash_loan", 0)
+    assert user.limit("bnpl") > 0 and user.limit("cash_loan") == user.limit("installment_loan") == 0
+    since_cure = 0
+    for step in (1, 29, 58):  # 1, 30 and 88 days after the cure
+        since_cure += step
+        decision = decision_of(user.at(days=step).borrow("cash_loan", "1000"))
+        assert decision.outcome == "declined" and Reason.COOLING_OFF in decision.reasons, since_cure
+    assert Reason.COOLING_OFF in decision_of(user.borrow("installment_loan", "5000")).reasons
+    assert decision_of(user.buy("10")).outcome == "approved"  # bnpl is not held back by it
+    user.at(days=user.policy.rules.cooling_off_days - since_cure)  # the period is over
+    assert Reason.COOLING_OFF not in decision_of(user.borrow("cash_loan", "1000")).reasons
+    assert user.limit("cash_loan") > 0
+
+
+def test_a_smaller_delinquency_does_not_start_a_cooling_off() -> None:
+    user = Timeline()
+    user.open(income="15000")
+    user.overdue("cash_loan", 45)
+    user.at(days=1).overdue("cash_loan", 0)
+    assert user.state is not None and user.state.cured_default_day == -1
+    assert Reason.COOLING_OFF not in decision_of(user.borrow("cash_loan", "1000")).reasons
 
 
 # -- balances ---------------------------------------------------------------------------------------

@@ -22,26 +22,30 @@ def test_state_round_trips_through_bytes() -> None:
     assert again == user.state
 
 
-@pytest.mark.parametrize("raw", [b'[3, "u"]', b'[2, "u"]', b'[1, "u"]', b"{}", b"not json", b"[]"])
+@pytest.mark.parametrize(
+    "raw", [b'[4, "u"]', b'[3, "u"]', b'[2, "u"]', b'[1, "u"]', b"{}", b"not json", b"[]"]
+)
 def test_unknown_state_bytes_are_refused_with_a_reason(raw: bytes) -> None:
     with pytest.raises(StateDecodeError):
         UserState.from_bytes(raw)
 
 
-def test_a_version_1_state_is_read_as_having_applied_no_offset() -> None:
-    """States stored before input_offset existed stay readable: dedupe falls back to the id memory."""
+def test_older_state_versions_stay_readable() -> None:
+    """States stored before input_offset (v1) or cured_default_day (v1, v2) existed still read."""
     user = Timeline()
     user.open()
     user.buy("10")
     assert user.state is not None
     user.state.input_offset = 41
+    user.state.cured_default_day = 19_800
     current = orjson.loads(user.state.to_bytes())
-    assert current[0] == 2 and current[-1] == 41
-    old = orjson.dumps([1, *current[1:-1]])
-    again = UserState.from_bytes(old)
-    assert again.input_offset == -1
-    again.input_offset = 41
-    assert again == user.state
+    assert current[0] == 3 and current[-2:] == [41, 19_800]
+    version_1 = UserState.from_bytes(orjson.dumps([1, *current[1:-2]]))
+    version_2 = UserState.from_bytes(orjson.dumps([2, *current[1:-1]]))
+    assert (version_1.input_offset, version_1.cured_default_day) == (-1, -1)
+    assert (version_2.input_offset, version_2.cured_default_day) == (41, -1)
+    version_2.cured_default_day = 19_800
+    assert version_2 == user.state
 
 
 def test_memories_and_windows_stay_bounded() -> None:

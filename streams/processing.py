@@ -26,8 +26,7 @@ from typing import Final, Literal
 
 from kafka.partitioner.default import murmur2
 
-from schemas.codec import DecodeError as _DecodeError
-from schemas.codec import dead_letter, decode_event, encode
+from schemas.codec import DecodeError, dead_letter, decode_event, encode
 from schemas.events import Event
 from schemas.outputs import Decision
 from schemas.topics import DEAD_LETTER, EVENT_TYPE_TOPIC
@@ -129,7 +128,16 @@ def process(
     except StateDecodeError as exc:
         return refuse(message, f"the user's stored state cannot be read: {exc}", "state_unreadable")
     except Exception as exc:
-        log.exception("internal error on %s[%s]@%s", message.topic, message.partition, message.offset)
+        # The message may hold personal data: above DEBUG the log names the position and the
+        # exception's type only; its text goes to the dead letter, the traceback to DEBUG.
+        log.error(
+            "internal error on %s[%s]@%s: %s (see the dead letter)",
+            message.topic,
+            message.partition,
+            message.offset,
+            type(exc).__name__,
+        )
+        log.debug("internal error traceback", exc_info=True)
         return refuse(message, f"internal error: {type(exc).__name__}: {exc}", "internal_error")
 
 
@@ -140,7 +148,7 @@ def _process(
     challenger: Policy | None,
 ) -> Step:
     event = decode_event(message.value)
-    if isinstance(event, _DecodeError):
+    if isinstance(event, DecodeError):
         return refuse(message, event.reason, event.kind, event.user_id, event.event_type)
     refusal = _envelope_problem(message, event, policy)
     if refusal is not None:

@@ -6,6 +6,8 @@ says what happened, never an exception that stops the stream or loses the messag
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 import pytest
 
@@ -40,11 +42,14 @@ def test_a_good_purchase_is_decided() -> None:
     assert step.outputs[0][0] == DECISIONS.name
 
 
-def test_a_bug_in_the_engine_becomes_an_internal_error_dead_letter() -> None:
+def test_a_bug_in_the_engine_becomes_an_internal_error_dead_letter(caplog: pytest.LogCaptureFixture) -> None:
     def broken_store(user_id: str) -> UserState | None:
         raise RuntimeError(f"the store fell over reading {user_id}")
 
-    step = process(message(), broken_store, default_policy())
+    with caplog.at_level(logging.INFO):
+        step = process(message(), broken_store, default_policy())
+    assert "internal error on credit.transactions[3]@41: RuntimeError" in caplog.text
+    assert "u-1" not in caplog.text  # the exception's text may name the user: not above DEBUG
     assert step.dead_letter_kind == "internal_error"
     assert step.state is None  # nothing is stored for a message that could not be applied
     ((topic, record),) = step.outputs

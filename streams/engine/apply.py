@@ -51,6 +51,7 @@ __all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
 EngineOutput = Decision | ScoreChanged | LimitChanged
 _DECISION_NAMESPACE: Final = uuid.UUID("2f0c6b4e-6a36-4c7e-9d8a-7c0f2b1d5e93")
 _MAX_LATE_DAYS_KEPT: Final = 64
+_PEAKS_KEPT: Final = 32
 V = TypeVar("V")
 
 
@@ -342,10 +343,17 @@ def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: 
     if was_non_performing and not non_performing(state, policy):
         state.cured_default_day = day  # cured: the cooling-off period starts
     state.amount_overdue[index] = report.amount_overdue
-    expired = day - state.worst_dpd_day >= policy.windows.late_history_days
-    if report.days_past_due >= state.worst_dpd or expired:
-        state.worst_dpd = max(report.days_past_due, 0 if expired else state.worst_dpd)
-        state.worst_dpd_day = day
+    if report.days_past_due > 0:
+        _remember_peak(state.delinquency_peaks, day, report.days_past_due)
+
+
+def _remember_peak(peaks: list[list[int]], day: int, days_past_due: int) -> None:
+    """Keep every delinquency that can still be the worst in the window: a newer, equal or larger
+    one outlives the older ones it covers, so those go; a smaller one stays for when they expire."""
+    while peaks and peaks[-1][1] <= days_past_due:
+        peaks.pop()
+    peaks.append([day, days_past_due])
+    del peaks[:-_PEAKS_KEPT]
 
 
 # -- bounded memories ----------------------------------------------------------------------------

@@ -64,6 +64,8 @@ def prune(state: UserState, policy: Policy) -> None:
     late_first = today - policy.windows.late_history_days + 1
     if state.late_repayment_days and state.late_repayment_days[0] < late_first:
         state.late_repayment_days = [d for d in state.late_repayment_days if d >= late_first]
+    if state.delinquency_peaks and state.delinquency_peaks[0][0] < late_first:
+        state.delinquency_peaks = [peak for peak in state.delinquency_peaks if peak[0] >= late_first]
     purchase_first = today - policy.memory.purchase_days + 1
     for event_id in [k for k, p in state.purchases.items() if p.day < purchase_first]:
         del state.purchases[event_id]
@@ -75,7 +77,8 @@ def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, 
     total_limit = sum(state.limits)
     dpd = max(state.days_past_due)
     today = local_day(state.clock, policy)
-    worst_recent = state.worst_dpd if today - state.worst_dpd_day < policy.windows.late_history_days else 0
+    window = policy.windows.late_history_days
+    worst_recent = next((dpd for day, dpd in state.delinquency_peaks if today - day < window), 0)
     return {
         "days_past_due": dpd,
         "worst_days_past_due_in_late_history": max(worst_recent, dpd),

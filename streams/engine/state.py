@@ -15,10 +15,11 @@ import orjson
 
 __all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchase", "UserState"]
 
-STATE_VERSION: Final = 3
-# Older versions stay readable: 1 had no input_offset (read as -1), 1 and 2 no cured_default_day.
-_READABLE_VERSIONS: Final = (1, 2, 3)
-_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28}  # the version number included
+STATE_VERSION: Final = 4
+# Older versions stay readable: 1 had no input_offset (read as -1), 1 and 2 no cured_default_day,
+# and 1 to 3 kept one (worst days past due, day) pair where 4 keeps the delinquency peaks.
+_READABLE_VERSIONS: Final = (1, 2, 3, 4)
+_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28, 4: 27}  # the version number included
 N_PRODUCTS: Final = 4
 
 
@@ -70,8 +71,10 @@ class UserState:
     credit_balance: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)  # overpayments
     days_past_due: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
     amount_overdue: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
-    worst_dpd: int = 0  # worst days past due seen ...
-    worst_dpd_day: int = 0  # ... and the local day it was last reached
+    # Delinquency peaks as [local day, days past due], oldest first, each smaller than the one
+    # before: a report drops the older peaks it equals or exceeds (they would expire first). The
+    # worst still within the history window is then the oldest one kept.
+    delinquency_peaks: list[list[int]] = field(default_factory=list)
     on_time_repayments: int = 0
     late_repayment_days: list[int] = field(default_factory=list)  # local days of late repayments
     spend: dict[int, int] = field(default_factory=dict)  # local day -> purchases (fen)
@@ -106,8 +109,7 @@ class UserState:
             list(self.credit_balance),
             list(self.days_past_due),
             list(self.amount_overdue),
-            self.worst_dpd,
-            self.worst_dpd_day,
+            [list(peak) for peak in self.delinquency_peaks],
             self.on_time_repayments,
             list(self.late_repayment_days),
             dict(self.spend),
@@ -142,8 +144,7 @@ class UserState:
                 self.credit_balance,
                 self.days_past_due,
                 self.amount_overdue,
-                self.worst_dpd,
-                self.worst_dpd_day,
+                self.delinquency_peaks,
                 self.on_time_repayments,
                 self.late_repayment_days,
                 list(self.spend.items()),
@@ -173,8 +174,11 @@ class UserState:
             raise StateDecodeError(
                 f"stored state of version {fields[0]} has {len(fields)} fields, not {expected}"
             )
-        cured_default_day = fields.pop() if fields[0] >= 3 else -1
-        input_offset = fields.pop() if fields[0] >= 2 else -1
+        version = fields[0]
+        cured_default_day = fields.pop() if version >= 3 else -1
+        input_offset = fields.pop() if version >= 2 else -1
+        if version >= 4:
+            fields.insert(16, None)  # 4 keeps the peaks where 1 to 3 kept the worst and its day
         (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
          balance, dpd, overdue, worst, worst_day, on_time, late_days, spend, refunds, sales, apps, seen,
          decisions, purchases) = fields  # fmt: skip
@@ -193,8 +197,7 @@ class UserState:
             balance,
             dpd,
             overdue,
-            worst,
-            worst_day,
+            worst if version >= 4 else ([[worst_day, worst]] if worst > 0 else []),
             on_time,
             late_days,
             dict(spend),

@@ -11,6 +11,7 @@ from schemas.money import yuan
 from schemas.outputs import Decision, LimitChanged, LimitReason, Reason, ScoreChanged
 from streams.engine import apply
 from streams.engine.apply import decision_id
+from streams.engine.features import compute_features
 from streams.policy import PolicyError, load_policy
 from tests.unit.engine.builders import Timeline, decision_of, event, limit_changes, policy_with
 
@@ -252,6 +253,26 @@ def test_a_cured_default_waits_out_the_cooling_off_period_for_cash_and_instalmen
     user.at(days=user.policy.rules.cooling_off_days - since_cure)  # the period is over
     assert Reason.COOLING_OFF not in decision_of(user.borrow("cash_loan", "1000")).reasons
     assert user.limit("cash_loan") > 0
+
+
+def test_a_smaller_later_delinquency_still_counts_when_the_worst_one_expires() -> None:
+    """Only the single worst was kept: a later, smaller one vanished with it (issue 11)."""
+    user = Timeline()
+    user.open(income="15000")
+    window = user.policy.windows.late_history_days
+    user.overdue("cash_loan", 60)
+    user.at(days=1).overdue("cash_loan", 0)
+    user.at(days=200).overdue("bnpl", 20)
+    user.at(days=1).overdue("bnpl", 0)
+    user.at(days=window - 150)  # the 60-day one is out of the window, the 20-day one is not
+    user.buy("1", funding="own")
+    assert user.state is not None
+    features = compute_features(user.state, user.policy, 0)
+    assert features["worst_days_past_due_in_late_history"] == 20
+    user.at(days=window)
+    user.buy("1", funding="own")
+    assert compute_features(user.state, user.policy, 0)["worst_days_past_due_in_late_history"] == 0
+    assert user.state.delinquency_peaks == []  # pruned once out of the window
 
 
 def test_a_smaller_delinquency_does_not_start_a_cooling_off() -> None:

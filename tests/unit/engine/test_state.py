@@ -23,7 +23,7 @@ def test_state_round_trips_through_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [b'[4, "u"]', b'[3, "u"]', b'[2, "u"]', b'[1, "u"]', b"{}", b"not json", b"[]"]
+    "raw", [b'[5, "u"]', b'[4, "u"]', b'[3, "u"]', b'[2, "u"]', b'[1, "u"]', b"{}", b"not json", b"[]"]
 )
 def test_unknown_state_bytes_are_refused_with_a_reason(raw: bytes) -> None:
     with pytest.raises(StateDecodeError):
@@ -31,21 +31,28 @@ def test_unknown_state_bytes_are_refused_with_a_reason(raw: bytes) -> None:
 
 
 def test_older_state_versions_stay_readable() -> None:
-    """States stored before input_offset (v1) or cured_default_day (v1, v2) existed still read."""
+    """States stored by versions 1 to 3 still read: no input_offset (v1), no cured_default_day
+    (v1, v2), and one (worst days past due, day) pair instead of the delinquency peaks (v1 to v3)."""
     user = Timeline()
     user.open()
     user.buy("10")
     assert user.state is not None
     user.state.input_offset = 41
     user.state.cured_default_day = 19_800
+    user.state.delinquency_peaks = [[19_700, 90]]
     current = orjson.loads(user.state.to_bytes())
-    assert current[0] == 3 and current[-2:] == [41, 19_800]
-    version_1 = UserState.from_bytes(orjson.dumps([1, *current[1:-2]]))
-    version_2 = UserState.from_bytes(orjson.dumps([2, *current[1:-1]]))
+    assert current[0] == 4 and current[15] == [[19_700, 90]] and current[-2:] == [41, 19_800]
+    # Versions 1 to 3 kept the worst and its day at positions 15 and 16.
+    older = [*current[1:15], 90, 19_700, *current[16:-2]]
+    version_1 = UserState.from_bytes(orjson.dumps([1, *older]))
+    version_2 = UserState.from_bytes(orjson.dumps([2, *older, 41]))
+    version_3 = UserState.from_bytes(orjson.dumps([3, *older, 41, 19_800]))
     assert (version_1.input_offset, version_1.cured_default_day) == (-1, -1)
     assert (version_2.input_offset, version_2.cured_default_day) == (41, -1)
-    version_2.cured_default_day = 19_800
-    assert version_2 == user.state
+    assert version_3 == user.state
+    assert version_1.delinquency_peaks == version_2.delinquency_peaks == [[19_700, 90]]
+    no_delinquency = UserState.from_bytes(orjson.dumps([3, *current[1:15], 0, 0, *current[16:]]))
+    assert no_delinquency.delinquency_peaks == []
 
 
 def test_memories_and_windows_stay_bounded() -> None:

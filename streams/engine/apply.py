@@ -86,8 +86,11 @@ def new_user(event: Event, policy: Policy) -> UserState:
         opened_at=now,
         clock=now,
     )
-    state.score, state.factor_points = score(compute_features(state, policy, 0), policy)
-    state.limits = [limit for limit, _ in compute_limits(state, state.score, policy, 0)]
+    # Scored twice: first with no line at all (utilisation does not apply), then with the line
+    # that score gives, so that a first request is decided as for a user who already has it.
+    for _ in range(2):
+        state.score, state.factor_points = score(compute_features(state, policy, 0), policy)
+        state.limits = [limit for limit, _ in compute_limits(state, state.score, policy, 0)]
     return state
 
 

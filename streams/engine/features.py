@@ -71,8 +71,17 @@ def prune(state: UserState, policy: Policy) -> None:
         del state.purchases[event_id]
 
 
-def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, float]:
-    """The scorecard's inputs, by the names the policy's factors use (``sales``: 90-day sales, fen)."""
+def _utilisation_pct(outstanding: int, total_limit: int) -> float | None:
+    return 100 * outstanding / total_limit if total_limit else None
+
+
+def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, float | None]:
+    """The scorecard's inputs, by the names the policy's factors use (``sales``: 90-day sales, fen).
+
+    None means the feature does not apply (it scores no points): utilisation with no line at all
+    (a closed or defaulted account). It must not read 0%, the best band; nor the worst band, which
+    would keep a cured user's limits at 0 for as long as anything is owed.
+    """
     spend = sum(state.spend.values())
     total_limit = sum(state.limits)
     dpd = max(state.days_past_due)
@@ -84,7 +93,7 @@ def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, 
         "worst_days_past_due_in_late_history": max(worst_recent, dpd),
         "late_repayments_in_late_history": len(state.late_repayment_days),
         "on_time_repayments": state.on_time_repayments,
-        "utilisation_pct": (100 * sum(state.outstanding) / total_limit) if total_limit else 0,
+        "utilisation_pct": _utilisation_pct(sum(state.outstanding), total_limit),
         "applications_in_velocity_window": len(state.applications),
         "refund_ratio_pct_in_long_window": (100 * sum(state.refunds.values()) / spend) if spend else 0,
         "monthly_income": (state.monthly_income or 0) / 100,

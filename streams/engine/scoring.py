@@ -11,10 +11,12 @@ from streams.policy import Policy
 __all__ = ["score", "top_factors"]
 
 
-def score(features: dict[str, float], policy: Policy) -> tuple[int, list[int]]:
-    """(score, points per factor in policy order)."""
+def score(features: dict[str, float | None], policy: Policy) -> tuple[int, list[int]]:
+    """(score, points per factor in policy order); a feature that does not apply (None) scores 0."""
     card = policy.score
-    points = [factor.points(features[factor.feature]) for factor in card.factors]
+    points = [
+        0 if (value := features[factor.feature]) is None else factor.points(value) for factor in card.factors
+    ]
     return max(card.minimum, min(card.maximum, card.base + sum(points))), points
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from schemas.money import yuan
-from schemas.outputs import Decision, LimitChanged, LimitReason, Reason, ScoreChanged
+from schemas.outputs import Decision, LimitChanged, LimitReason, Reason, ScoreChanged, ScoreFactor
 from streams.engine import apply
 from streams.engine.apply import decision_id
 from streams.engine.features import compute_features
@@ -273,6 +273,23 @@ def test_a_smaller_later_delinquency_still_counts_when_the_worst_one_expires() -
     user.buy("1", funding="own")
     assert compute_features(user.state, user.policy, 0)["worst_days_past_due_in_late_history"] == 0
     assert user.state.delinquency_peaks == []  # pruned once out of the window
+
+
+@pytest.mark.parametrize("how", ["closed", "defaulted"])
+def test_with_every_limit_at_zero_utilisation_earns_no_points(how: str) -> None:
+    """It read 0%, the best band: a closed or defaulted user earned utilisation points."""
+    user = Timeline()
+    user.open(income="15000")
+    decision_of(user.buy("300"))
+    if how == "closed":
+        user.status("closed")
+    else:
+        user.overdue("bnpl", 95)
+    user.at(days=1).buy("1", funding="own")  # the score is taken on the limits as they stood before
+    assert user.state is not None and sum(user.state.limits) == 0
+    assert compute_features(user.state, user.policy, 0)["utilisation_pct"] is None
+    factors = [f.name for f in user.policy.score.factors]
+    assert user.state.factor_points[factors.index(ScoreFactor.UTILISATION)] == 0
 
 
 def test_a_smaller_delinquency_does_not_start_a_cooling_off() -> None:

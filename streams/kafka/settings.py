@@ -155,7 +155,7 @@ class Settings:
             session_timeout_seconds=_integer(
                 "CREDITSTREAM_SESSION_TIMEOUT_SECONDS", get("CREDITSTREAM_SESSION_TIMEOUT_SECONDS"), 6, 300
             ),
-            api_token=_api_token(get("CREDITSTREAM_API_TOKEN"), get("CREDITSTREAM_WEB_HOST")),
+            api_token=_api_token(get("CREDITSTREAM_API_TOKEN")),
             record_retention_days=_integer(
                 "CREDITSTREAM_RECORD_RETENTION_DAYS", get("CREDITSTREAM_RECORD_RETENTION_DAYS"), 1, 36_500
             ),
@@ -166,6 +166,19 @@ class Settings:
                 "CREDITSTREAM_COMMIT_INTERVAL_SECONDS", get("CREDITSTREAM_COMMIT_INTERVAL_SECONDS"), 0.1, 3600
             ),
         )
+
+    def check_web_exposure(self) -> None:
+        """The worker serves user data (/users/{id}): beyond loopback only behind a token.
+
+        Checked when the worker starts, not for every command: a tool run from the same image
+        (simulate, produce) serves nothing.
+        """
+        if not self.api_token and self.web_host not in _LOOPBACK:
+            raise SettingsError(
+                f"CREDITSTREAM_WEB_HOST={self.web_host!r} would serve /users/{{id}} beyond this machine "
+                "without authentication: set CREDITSTREAM_API_TOKEN (a bearer token it will require), "
+                "or bind 127.0.0.1"
+            )
 
     def topic(self, name: str) -> str:
         """A catalogue topic's name in this environment."""
@@ -226,15 +239,9 @@ def _bounded(name: str, value: str, parse: Callable[[str], N], what: str, low: N
 _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 
 
-def _api_token(token: str, web_host: str) -> str:
-    """The token /users/{id} requires. Without one, user data is served on loopback only."""
+def _api_token(token: str) -> str:
     if token and len(token) < 16:
         raise SettingsError("CREDITSTREAM_API_TOKEN must be at least 16 characters")
-    if not token and web_host not in _LOOPBACK:
-        raise SettingsError(
-            f"CREDITSTREAM_WEB_HOST={web_host!r} would serve /users/{{id}} beyond this machine without "
-            "authentication: set CREDITSTREAM_API_TOKEN (a bearer token it will require), or bind 127.0.0.1"
-        )
     return token
 
 

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
     """Load the policies and create the topics; raises PolicyError, SettingsError, CoPartitioningError."""
+    settings.check_web_exposure()
     _check_state_dir(settings)
     policy = load_policy(settings.policy_path)
     challenger = load_policy(settings.challenger_policy_path) if settings.challenger_policy_path else None

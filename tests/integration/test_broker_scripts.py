@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -36,6 +37,7 @@ def broker_env() -> Iterator[dict[str, str]]:
     env["KAFKA_CONTROLLER_PORT"] = str(free_port())
     yield env
     run(STOP, env)
+    shutil.rmtree(REPO / ".cache" / "kafka" / f"broker-{env['KAFKA_PORT']}", ignore_errors=True)
 
 
 def test_start_twice_is_a_no_op_and_stop_ends_the_broker(broker_env: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_RAW_BYTES",
     "DecodeError",
     "DecodeErrorKind",
+    "bytes_as_text",
     "dead_letter",
     "decode_event",
     "decode_output",
@@ -140,11 +141,7 @@ def dead_letter(
         key = key[:MAX_KEY_BYTES]
     data = raw or b""
     truncated = len(data) > MAX_RAW_BYTES
-    data = data[:MAX_RAW_BYTES]
-    try:
-        text, encoding = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(data).decode("ascii"), "base64"
+    text, encoding = bytes_as_text(data[:MAX_RAW_BYTES])
     return DeadLetter(
         source_topic=source_topic,
         partition=partition,
@@ -156,6 +153,14 @@ def dead_letter(
         raw_truncated=truncated,
         received_at=received_at,
     )
+
+
+def bytes_as_text(data: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
+    """Bytes as JSON-safe text: as they are when UTF-8, else base64 (and which of the two)."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
 
 
 def _json_kind(value: Any) -> str:

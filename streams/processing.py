@@ -155,12 +155,13 @@ def _process(
         reason, kind = refusal
         return refuse(message, reason, kind, event.user_id, event.type)
     before = load_state(event.user_id)
-    live = message.partition is not None and message.offset is not None
-    if live and before is not None and message.offset is not None and message.offset <= before.input_offset:
+    # A Kafka record's offset (none for a plain replay line): at or below the applied one, a redelivery.
+    offset = message.offset if message.partition is not None else None
+    if offset is not None and before is not None and offset <= before.input_offset:
         return Step(event.user_id, event.type, None, duplicate=True, redelivered=True)
     applied = apply(before, event, policy)
-    if live and message.offset is not None:
-        applied.state.input_offset = message.offset
+    if offset is not None:
+        applied.state.input_offset = offset
     if applied.rejection is not None:
         step = refuse(message, applied.rejection, "rejected", event.user_id, event.type)
         step.state = applied.state

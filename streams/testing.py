@@ -112,16 +112,17 @@ class LocalWorker:
 
     def records_processed(self) -> int:
         """Input records this process has run through the engine since it started (its metrics)."""
+        return self.metric_total("creditstream_events_total")
+
+    def metric_total(self, name: str) -> int:
+        """A metric of this process summed over all its labels (0 when /metrics does not answer)."""
         status, body = self.get("/metrics")
         if status != 200 or not isinstance(body, str):
             return 0
-        return int(
-            sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in body.splitlines()
-                if line.startswith("creditstream_events_total{")
-            )
+        samples = (
+            line.rsplit(" ", 1) for line in body.splitlines() if line.startswith((name + "{", name + " "))
         )
+        return int(sum(float(value) for _, value in samples))
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import orjson
 
+from schemas.codec import bytes_as_text
 from streams.processing import Message
 
 __all__ = ["RECORD_PREFIX", "RecordLineError", "encode_record", "message_from_record_line"]
@@ -27,13 +28,6 @@ RECORD_PREFIX: Final = b'{"record":'
 
 class RecordLineError(ValueError):
     """A line that starts like a record line but is not one."""
-
-
-def _text(data: bytes) -> tuple[str, str]:
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(data).decode("ascii"), "base64"
 
 
 def encode_record(record: Any, partitions: int) -> bytes:
@@ -47,12 +41,12 @@ def encode_record(record: Any, partitions: int) -> bytes:
         "key": None,
     }
     if record.key is not None:
-        envelope["key"], key_encoding = _text(record.key)
+        envelope["key"], key_encoding = bytes_as_text(record.key)
         if key_encoding != "utf-8":
             envelope["key_encoding"] = key_encoding
     line: dict[str, Any] = {"record": envelope, "value": None}
     if record.value is not None:
-        line["value"], value_encoding = _text(record.value)
+        line["value"], value_encoding = bytes_as_text(record.value)
         if value_encoding != "utf-8":
             line["value_encoding"] = value_encoding
     return orjson.dumps(line)

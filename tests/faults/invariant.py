@@ -154,7 +154,7 @@ def run_with_kills(
             return worker.records_processed() >= target
 
         wait_until(reached, 600, f"{target} records processed")
-        report.redelivered_skipped += _metric(worker, "creditstream_redelivered_total")
+        report.redelivered_skipped += worker.metric_total("creditstream_redelivered_total")
         kill_and_restart(worker, report)
     producer.join(600)
     # Commits must move on: a frozen commit (lag stuck after a restart) fails here.
@@ -163,16 +163,9 @@ def run_with_kills(
         max(120, len(lines) / 100),
         "the worker to commit every input record",
     )
-    report.redelivered_skipped += _metric(worker, "creditstream_redelivered_total")
+    report.redelivered_skipped += worker.metric_total("creditstream_redelivered_total")
     report.dead_letters = len(read_topic(worker.bootstrap, worker.prefix + DEAD_LETTER.name))
     report.seconds = round(time.monotonic() - began, 1)
-
-
-def _metric(worker: LocalWorker, name: str) -> int:
-    status, body = worker.get("/metrics")
-    if status != 200 or not isinstance(body, str):
-        return 0
-    return int(sum(float(line.split()[-1]) for line in body.splitlines() if line.startswith(name + " ")))
 
 
 def write_report(report: FaultReport, verdict: Verdict) -> Path:

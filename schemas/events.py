@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing
 from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -20,9 +20,10 @@ from pydantic import (
     Strict,
     StringConstraints,
     TypeAdapter,
+    model_validator,
 )
 
-from schemas.money import Money, MoneyOrZero
+from schemas.money import Money, MoneyOrZero, fen_to_yuan
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -35,12 +36,14 @@ __all__ = [
     "Delinquency",
     "Event",
     "EventBase",
+    "InvitationChanged",
     "LoanProduct",
     "Product",
     "Purchase",
     "Refund",
     "Repayment",
     "Sale",
+    "SaleRefund",
 ]
 
 Product = Literal["bnpl", "cash_loan", "installment_loan", "business_loan"]
@@ -126,13 +129,64 @@ class Sale(EventBase):
     amount: Money
 
 
+class SaleRefund(EventBase):
+    """A merchant refunded one of its own sales: its refund rate is part of the merchant model."""
+
+    type: Literal["sale_refund"]
+    amount: Money
+
+
 class Repayment(EventBase):
-    """A repayment of a product's balance; lateness is ``occurred_at`` against ``due_date``."""
+    """A repayment of a product's bill; lateness is ``occurred_at`` against ``due_date``.
+
+    ``amount`` is everything paid. It may be split into ``principal``, ``interest`` and ``fees``:
+    only principal pays down the balance. Without a split, the whole amount is principal (what a
+    repayment always meant). ``amount_due`` is the bill's total; it counts as paid on time once at
+    least that much is paid against the same product and due date by the due date plus grace.
+    """
 
     type: Literal["repayment"]
     product: Product
     amount: Money
     due_date: DueDate
+    amount_due: Money | None = Field(
+        None,
+        description="The bill's total due (principal, interest and fees). Without it, the product's "
+        "whole balance when the bill is first paid is taken as due.",
+    )
+    principal: MoneyOrZero | None = Field(
+        None, description="The part of amount that is principal; default amount - interest - fees."
+    )
+    interest: MoneyOrZero = Field(0, description="The part of amount that is interest.")
+    fees: MoneyOrZero = Field(0, description="The part of amount that is fees.")
+
+    @model_validator(mode="after")
+    def _split_adds_up(self) -> Self:
+        principal = self.amount - self.interest - self.fees if self.principal is None else self.principal
+        if principal < 0 or principal + self.interest + self.fees != self.amount:
+            raise ValueError(
+                "principal + interest + fees must equal amount "
+                f"(amount {_yuan(self.amount)}, principal {_yuan(self.principal)}, "
+                f"interest {_yuan(self.interest)}, fees {_yuan(self.fees)})"
+            )
+        return self
+
+    @property
+    def principal_paid(self) -> int:
+        """The principal in fen: what pays down the balance."""
+        return self.amount - self.interest - self.fees if self.principal is None else self.principal
+
+
+def _yuan(fen: int | None) -> str:
+    return "not given" if fen is None else fen_to_yuan(fen)
+
+
+class InvitationChanged(EventBase):
+    """An invitation to an invite-only product was granted or revoked after the account opened."""
+
+    type: Literal["invitation_changed"]
+    product: Product
+    action: Literal["granted", "revoked"]
 
 
 class Delinquency(EventBase):
@@ -154,7 +208,16 @@ class Application(EventBase):
 
 
 Event = Annotated[
-    AccountOpened | AccountStatus | Purchase | Refund | Sale | Repayment | Delinquency | Application,
+    AccountOpened
+    | AccountStatus
+    | Purchase
+    | Refund
+    | Sale
+    | Repayment
+    | Delinquency
+    | Application
+    | SaleRefund
+    | InvitationChanged,
     Field(discriminator="type"),
 ]
 """Any input event, told apart by ``type``."""

@@ -19,12 +19,14 @@ from schemas.events import (
     AccountStatus,
     Application,
     Delinquency,
+    InvitationChanged,
     Purchase,
     Refund,
     Repayment,
     Sale,
+    SaleRefund,
 )
-from schemas.outputs import OUTPUT_ADAPTER, DeadLetter, Decision, LimitChanged, ScoreChanged
+from schemas.outputs import OUTPUT_ADAPTER, DeadLetter, Decision, LimitChanged, OfferChanged, ScoreChanged
 from schemas.topics import ALL_TOPICS
 
 __all__ = ["SCHEMA_DIR", "build_schema_files", "check_schema_files", "write_schema_files"]
@@ -40,8 +42,16 @@ INPUT_MODELS: Final[tuple[type[BaseModel], ...]] = (
     Repayment,
     Delinquency,
     Application,
+    SaleRefund,
+    InvitationChanged,
 )
-OUTPUT_MODELS: Final[tuple[type[BaseModel], ...]] = (Decision, ScoreChanged, LimitChanged, DeadLetter)
+OUTPUT_MODELS: Final[tuple[type[BaseModel], ...]] = (
+    Decision,
+    ScoreChanged,
+    LimitChanged,
+    OfferChanged,
+    DeadLetter,
+)
 
 
 def _type_name(model: type[BaseModel]) -> str:

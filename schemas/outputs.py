@@ -21,10 +21,14 @@ __all__ = [
     "DecisionOutcome",
     "LimitChanged",
     "LimitReason",
+    "Offer",
+    "OfferChanged",
+    "OfferState",
     "Output",
     "Reason",
     "ScoreChanged",
     "ScoreFactor",
+    "ScoreModel",
 ]
 
 
@@ -44,6 +48,9 @@ class Reason(StrEnum):
     INCOME_CAP = "INCOME_CAP"  # personal loans at most a third of annual income (or the no-income cap)
     REGULATORY_CAP = "REGULATORY_CAP"  # personal online loans at most 200,000 yuan per person
     COOLING_OFF = "COOLING_OFF"  # a cured 90+ day default: no new cash or instalment credit for a while
+    THIN_FILE = "THIN_FILE"  # no account and no repayment history yet: no cash or instalment line
+    NON_PERFORMING = "NON_PERFORMING"  # 90+ days past due: suspended until cured
+    NO_SALES = "NO_SALES"  # business_loan is sized from recent sales, and there are too few
 
 
 class ScoreFactor(StrEnum):
@@ -60,6 +67,9 @@ class ScoreFactor(StrEnum):
     REFUND_RATIO = "REFUND_RATIO"
     SPEND_ACTIVITY = "SPEND_ACTIVITY"
     SALES_ACTIVITY = "SALES_ACTIVITY"
+    SALES_STABILITY = "SALES_STABILITY"
+    SHOP_REFUND_RATIO = "SHOP_REFUND_RATIO"
+    BNPL_VELOCITY = "BNPL_VELOCITY"
 
 
 class LimitReason(StrEnum):
@@ -76,6 +86,14 @@ class LimitReason(StrEnum):
     NON_PERFORMING = "NON_PERFORMING"  # 90+ days past due: every limit 0 until cured
     COOLING_OFF = "COOLING_OFF"  # cash and instalment limits 0 for a while after a cured default
     ACCOUNT_CLOSED = "ACCOUNT_CLOSED"  # closed account: every limit 0
+    # Cuts: a limit falls only on a risk signal, and the cut names it (using a line never cuts it).
+    OVERDUE = "OVERDUE"  # past due (now, or a bill paid late) on a product that blocks this one
+    ACCOUNT_FROZEN = "ACCOUNT_FROZEN"  # the account was frozen
+    VELOCITY = "VELOCITY"  # heavy borrowing: many loan applications or bnpl purchases in a short window
+    INCOME_FELL = "INCOME_FELL"  # declared income fell below what the limit was sized on
+    SALES_FELL = "SALES_FELL"  # a merchant's sales (or its sales record) fell
+    THIN_FILE = "THIN_FILE"  # no account and no repayment history: bnpl starts small, no cash line
+    REBUILDING = "REBUILDING"  # after cooling-off, cash and instalment limits return step by step
 
 
 DecisionOutcome = Literal["approved", "partial", "declined"]
@@ -113,11 +131,19 @@ class Decision(_Output):
     policy_version: str
 
 
+ScoreModel = Literal["consumer", "merchant"]
+
+
 class ScoreChanged(_Output):
-    """A user's score changed (the first score has previous_score null)."""
+    """A user's score changed (the first score has previous_score null).
+
+    ``model`` says which score: consumer (bnpl, cash_loan, installment_loan) or merchant
+    (business_loan). Records from before the merchant model have no ``model``: consumer.
+    """
 
     type: Literal["score_changed"] = "score_changed"
     user_id: str
+    model: ScoreModel = "consumer"
     score: int
     previous_score: int | None
     cause_event_id: str
@@ -140,6 +166,35 @@ class LimitChanged(_Output):
     policy_version: str
 
 
+OfferState = Literal["offered", "not_offered", "suspended"]
+
+
+class Offer(_Output):
+    """One product's offer: whether the user has it, the limit, and why not."""
+
+    product: Product
+    state: OfferState = Field(
+        description="offered; not_offered (not eligible, thin file, score or sales too low, closed); "
+        "suspended (frozen, past due, non-performing, cooling off): offered again when that ends."
+    )
+    limit: Amount
+    reasons: list[Reason] = Field(description="Why not offered or suspended; empty when offered.")
+
+
+class OfferChanged(_Output):
+    """A user's offers, whole: emitted when any product's offer changes, and on a user's first event.
+
+    The record carries every product, so a compacted topic keeps each user's current offers.
+    """
+
+    type: Literal["offer_changed"] = "offer_changed"
+    user_id: str
+    offers: list[Offer]
+    cause_event_id: str
+    changed_at: AwareDatetime
+    policy_version: str
+
+
 class DeadLetter(_Output):
     """A message that could not be applied: where it came from, why, and the message itself."""
 
@@ -155,7 +210,9 @@ class DeadLetter(_Output):
     received_at: datetime | None = Field(description="The Kafka record timestamp; null in replay.")
 
 
-Output = Annotated[Decision | ScoreChanged | LimitChanged | DeadLetter, Field(discriminator="type")]
+Output = Annotated[
+    Decision | ScoreChanged | LimitChanged | OfferChanged | DeadLetter, Field(discriminator="type")
+]
 """Any output event, told apart by ``type``."""
 
 OUTPUT_ADAPTER: Final[TypeAdapter[Output]] = TypeAdapter(Output)

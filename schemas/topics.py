@@ -23,6 +23,7 @@ __all__ = [
     "INPUT_TOPICS",
     "LEGACY_INPUT_TOPICS",
     "LIMIT_CHANGES",
+    "OFFERS",
     "OUTPUT_TOPICS",
     "REPAYMENTS",
     "SCORE_CHANGES",
@@ -140,6 +141,16 @@ LIMIT_CHANGES = TopicSpec(
     retention_ms=30 * DAY_MS,
 )
 
+OFFERS = TopicSpec(
+    "credit.offers",
+    "output",
+    ("offer_changed",),
+    "Each user's offers for every product (offered, not_offered or suspended, with reasons), whole in "
+    "every record: compacted, so the latest record per user is that user's current offers.",
+    retention_ms=-1,
+    cleanup_policy="compact",
+)
+
 DEAD_LETTER = TopicSpec(
     "credit.dead-letter",
     "output",
@@ -152,6 +163,7 @@ OUTPUT_TOPICS: tuple[TopicSpec, ...] = (
     DECISIONS,
     SCORE_CHANGES,
     LIMIT_CHANGES,
+    OFFERS,
     DEAD_LETTER,
 )
 

@@ -1,4 +1,5 @@
-"""The creditstream command line: worker, replay, simulate, produce, backtest, dump, bench, schemas.
+"""The creditstream command line: worker, replay, explain, simulate, produce, backtest, dump, bench,
+schemas.
 
 Each command is a thin shell over a module that does the work; errors in input or configuration
 print one clear line and exit 2.
@@ -103,6 +104,36 @@ def replay(
     if out is not None:
         sink.close()
     typer.echo(summary.text(), err=True)
+
+
+@app.command()
+def explain(
+    input_file: Annotated[
+        Path, typer.Argument(metavar="EVENTS.jsonl", help="Input events, one JSON object a line.")
+    ],
+    user: Annotated[str, typer.Option("--user", help="The user_id to explain.")],
+    lang: Annotated[str, typer.Option("--lang", help="Language of the texts: zh or en.")] = "en",
+    policy_path: PolicyOption = None,
+) -> None:
+    """Print one user's timeline: each event and what it changed (decisions, scores, limits,
+    offers), with the texts of the reason codes."""
+    from streams.explain.texts import LANGUAGES
+    from streams.explain.timeline import explain_user, render
+
+    if lang not in LANGUAGES:
+        fail(f"--lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    policy = policy_or_exit(policy_path)
+    try:
+        source = input_file.open("rb")
+    except OSError as exc:
+        fail(f"cannot read {input_file}: {exc.strerror or exc}")
+    shown = 0
+    with source:
+        for text in render(explain_user(source, user, policy, lang)):
+            typer.echo(text)
+            shown += 1
+    if not shown:
+        fail(f"no events of user {user!r} in {input_file}", code=1)
 
 
 @schemas_app.command("export")

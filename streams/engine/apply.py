@@ -4,8 +4,10 @@ Pure and deterministic: no I/O, no clock, no randomness, no globals; the input s
 mutated. The live worker and `creditstream replay` both call this, so they decide alike.
 
 Outputs for one event come in a fixed order: the decision (if the event is a request), then
-score_changed (if the score moved), then limit_changed for each product whose limit moved, in
-product order (bnpl, cash_loan, installment_loan, business_loan).
+score_changed for each score that moved (consumer, then merchant), then limit_changed for each
+product whose limit moved, in product order (bnpl, cash_loan, installment_loan, business_loan),
+then offer_changed when any product's offer (state, limit or reasons) changed, and on a user's
+first event.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import uuid
 from bisect import insort
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Final, TypeVar
 
 from schemas.events import (
@@ -23,15 +26,17 @@ from schemas.events import (
     Application,
     Delinquency,
     Event,
+    InvitationChanged,
     Product,
     Purchase,
     Refund,
     Repayment,
     Sale,
+    SaleRefund,
 )
 from schemas.money import fen_to_yuan
-from schemas.outputs import Decision, LimitChanged, ScoreChanged
-from streams.engine.decisions import DecisionResult, available, decide
+from schemas.outputs import Decision, LimitChanged, Offer, OfferChanged, Reason, ScoreChanged, ScoreModel
+from streams.engine.decisions import DecisionResult, available, decide, score_for
 from streams.engine.features import (
     add_to_window,
     compute_features,
@@ -41,17 +46,22 @@ from streams.engine.features import (
     prune,
     prune_applications,
 )
-from streams.engine.limits import compute_limits, non_performing
+from streams.engine.limits import Limit, candidate_limits, model_indices, non_performing, settle_limits
+from streams.engine.offers import compute_offers
 from streams.engine.scoring import score, top_factors
 from streams.engine.state import StoredDecision, StoredPurchase, UserState
 from streams.policy import Policy
 
 __all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
 
-EngineOutput = Decision | ScoreChanged | LimitChanged
+EngineOutput = Decision | ScoreChanged | LimitChanged | OfferChanged
 _DECISION_NAMESPACE: Final = uuid.UUID("2f0c6b4e-6a36-4c7e-9d8a-7c0f2b1d5e93")
 _MAX_LATE_DAYS_KEPT: Final = 64
 _PEAKS_KEPT: Final = 32
+_BILLS_KEPT: Final = 24
+_BILL_OPEN, _BILL_ON_TIME, _BILL_LATE = 0, 1, 2
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+_BNPL_PURCHASES_KEPT: Final = 64
 V = TypeVar("V")
 
 
@@ -89,9 +99,29 @@ def new_user(event: Event, policy: Policy) -> UserState:
     # Scored twice: first with no line at all (utilisation does not apply), then with the line
     # that score gives, so that a first request is decided as for a user who already has it.
     for _ in range(2):
-        state.score, state.factor_points = score(compute_features(state, policy, 0), policy)
-        state.limits = [limit for limit, _ in compute_limits(state, state.score, policy, 0)]
+        limits = _rescore(state, [0] * len(PRODUCTS), policy)
+    state.offers = compute_offers(state, limits, policy)
     return state
+
+
+def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> list[Limit]:
+    """Score the user by each model, then size and settle the limits (which it stores)."""
+    sales = sum(state.sales.values())
+    state.score, state.factor_points = score(
+        compute_features(state, policy, sales, model_indices(policy, "consumer")), policy.score
+    )
+    merchant_card = policy.merchant_score
+    if merchant_card is not None and state.segment == "merchant":
+        features = compute_features(state, policy, sales, model_indices(policy, "merchant"))
+        state.merchant_score, state.merchant_points = score(features, merchant_card)
+    else:
+        state.merchant_score, state.merchant_points = 0, []
+    scores = {"consumer": state.score, "merchant": state.merchant_score}
+    limits = settle_limits(
+        state, previous_limits, candidate_limits(state, scores, policy, sales), scores, policy, sales
+    )
+    state.limits = [limit for limit, _ in limits]
+    return limits
 
 
 def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
@@ -105,10 +135,10 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
 
     if state is None:
         new = new_user(event, policy)
-        previous_score, previous_points, previous_limits = None, None, [0] * len(PRODUCTS)
+        previous = None
     else:
         new = state.copy()
-        previous_score, previous_points, previous_limits = state.score, state.factor_points, state.limits
+        previous = state
     _remember(new.seen, event.event_id, policy.memory.event_ids, None)
     now = epoch_seconds(event.occurred_at)
 
@@ -122,9 +152,13 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
 
     previous_day = local_day(new.clock, policy)
     new.clock = max(new.clock, now)
-    if local_day(new.clock, policy) != previous_day:
+    new_day = local_day(new.clock, policy) != previous_day
+    if new_day:
         prune(new, policy)
     prune_applications(new, policy)
+    if new_day and isinstance(event, Application | Purchase):
+        # A new day can end a cooling-off or move a window: decide on the offers as of today.
+        new.offers = compute_offers(new, _rescore(new, new.limits, policy), policy)
     if isinstance(event, Application | Purchase):
         decision = _handle_request(new, event, now, policy)
         if decision is not None:
@@ -132,39 +166,72 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
     else:
         _handle_fact(new, event, now, policy)
 
-    sales = sum(new.sales.values())
-    new.score, new.factor_points = score(compute_features(new, policy, sales), policy)
-    limits = compute_limits(new, new.score, policy, sales)
-    new.limits = [limit for limit, _ in limits]
+    previous_limits = previous.limits if previous is not None else [0] * len(PRODUCTS)
+    limits = _rescore(new, new.limits, policy)
+    new.offers = compute_offers(new, limits, policy)
 
     changed_at = event.occurred_at
-    if new.score != previous_score:
-        outputs.append(
-            ScoreChanged.model_construct(
-                user_id=new.user_id,
-                score=new.score,
-                previous_score=previous_score,
-                cause_event_id=event.event_id,
-                reasons=top_factors(previous_points, new.factor_points, policy),
-                changed_at=changed_at,
-                policy_version=policy.version,
+    scores: list[tuple[ScoreModel, int, int | None, list[int] | None, list[int]]] = [
+        ("consumer", new.score, previous.score if previous else None,
+         previous.factor_points if previous else None, new.factor_points),
+    ]  # fmt: skip
+    if policy.merchant_score is not None and new.segment == "merchant":
+        was_merchant = previous is not None and previous.segment == "merchant"
+        scores.append(
+            ("merchant", new.merchant_score, previous.merchant_score if was_merchant and previous else None,
+             previous.merchant_points if was_merchant and previous else None, new.merchant_points)
+        )  # fmt: skip
+    for model, now_score, before, before_points, points in scores:
+        if now_score != before:
+            card = policy.score if model == "consumer" else policy.merchant_score
+            assert card is not None
+            outputs.append(
+                ScoreChanged.model_construct(
+                    user_id=new.user_id,
+                    model=model,
+                    score=now_score,
+                    previous_score=before,
+                    cause_event_id=event.event_id,
+                    reasons=top_factors(before_points, points, card),
+                    changed_at=changed_at,
+                    policy_version=policy.version,
+                )
             )
-        )
-    for product, (limit, reason), previous in zip(PRODUCTS, limits, previous_limits, strict=True):
-        if limit != previous:
+    for product, (limit, reason), before_limit in zip(PRODUCTS, limits, previous_limits, strict=True):
+        if limit != before_limit:
             outputs.append(
                 LimitChanged.model_construct(
                     user_id=new.user_id,
                     product=product,
                     limit=limit,
-                    previous_limit=previous,
+                    previous_limit=before_limit,
                     cause_event_id=event.event_id,
                     reason=reason,
                     changed_at=changed_at,
                     policy_version=policy.version,
                 )
             )
+    if previous is None or new.offers != previous.offers or new.limits != previous.limits:
+        outputs.append(offer_changed(new, event.event_id, changed_at, policy))
     return Applied(new, outputs)
+
+
+def offer_changed(
+    state: UserState, cause_event_id: str, changed_at: datetime, policy: Policy
+) -> OfferChanged:
+    """The user's whole offer picture, as a record for the compacted offers topic."""
+    return OfferChanged.model_construct(
+        user_id=state.user_id,
+        offers=[
+            Offer.model_construct(
+                product=product, state=offer[0], limit=limit, reasons=[Reason(r) for r in offer[1]]
+            )
+            for product, offer, limit in zip(PRODUCTS, state.offers, state.limits, strict=True)
+        ],
+        cause_event_id=cause_event_id,
+        changed_at=changed_at,
+        policy_version=policy.version,
+    )
 
 
 # -- requests: applications and credit purchases -------------------------------------------------
@@ -190,10 +257,14 @@ def _handle_request(
     if result.approved:
         _book(state, PRODUCT_INDEX[product], result.approved)
         if isinstance(event, Purchase):
+            insort(state.bnpl_purchases, now)
+            del state.bnpl_purchases[:-_BNPL_PURCHASES_KEPT]
             add_to_window(state, state.spend, day, result.approved, policy)
             _remember_purchase(state, event.event_id, StoredPurchase(result.approved, 0, 1, day), policy)
     available_after = available(state, product, result.limit, policy)
-    stored = _store_decision(product, event, term, result, available_after, state.score, policy)
+    stored = _store_decision(
+        product, event, term, result, available_after, score_for(state, product, policy), policy
+    )
     _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
     return Decision.model_construct(
         decision_id=decision_id(state.user_id, event.event_id),
@@ -206,7 +277,7 @@ def _handle_request(
         apr=result.apr,
         term_months=term,
         reasons=result.reasons,
-        score=state.score,
+        score=score_for(state, product, policy),
         limit=result.limit,
         available_after=available_after,
         decided_at=event.occurred_at,
@@ -279,10 +350,18 @@ def _handle_fact(state: UserState, event: Event, now: int, policy: Policy) -> No
         state.monthly_income = event.monthly_income
         state.invited = list(dict.fromkeys(event.invited_products))
         state.opened_at = min(state.opened_at, now)
+        state.account_known = True
+    elif isinstance(event, InvitationChanged):
+        if event.action == "granted" and event.product not in state.invited:
+            state.invited.append(event.product)
+        elif event.action == "revoked" and event.product in state.invited:
+            state.invited.remove(event.product)
     elif isinstance(event, AccountStatus):
         state.status = event.status
     elif isinstance(event, Sale):
         add_to_window(state, state.sales, day, event.amount, policy)
+    elif isinstance(event, SaleRefund):
+        add_to_window(state, state.shop_refunds, day, event.amount, policy)
     elif isinstance(event, Refund):
         _apply_refund(state, event, day, policy)
     elif isinstance(event, Repayment):
@@ -324,19 +403,36 @@ def _apply_refund(state: UserState, refund: Refund, day: int, policy: Policy) ->
 
 
 def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: Policy) -> None:
+    """Principal pays down the balance (an overpayment of it stays the user's credit balance);
+    interest and fees pay the bill but never become borrowing power. The bill counts once: on time
+    when at least the amount due is paid by the due date plus grace, late when paid after it."""
     index = PRODUCT_INDEX[repayment.product]
     owed = state.outstanding[index]
-    paid = min(owed, repayment.amount)
+    principal = repayment.principal_paid
+    paid = min(owed, principal)
     state.outstanding[index] = owed - paid
-    state.credit_balance[index] += repayment.amount - paid  # an overpayment is kept, not lost
-    if owed == 0:
-        return  # nothing was owed: not a repayment behaviour the score should reward
+    state.credit_balance[index] += principal - paid
+    due_day = repayment.due_date.toordinal() - _EPOCH_ORDINAL
+    key = f"{index}:{due_day}"
+    bill = state.bills.get(key)
+    if bill is None:
+        if owed == 0:
+            return  # nothing was owed: not a repayment behaviour the score should reward
+        due = repayment.amount_due or owed + repayment.interest + repayment.fees
+        bill = state.bills[key] = [due, 0, _BILL_OPEN]
+        while len(state.bills) > _BILLS_KEPT:
+            del state.bills[min(state.bills, key=lambda k: int(k.partition(":")[2]))]
+    bill[1] += repayment.amount
+    if bill[2] != _BILL_OPEN:
+        return  # the bill has counted already: paying it again earns nothing more
     days_late = (local_date(now, policy) - repayment.due_date).days
     if days_late > policy.rules.grace_days:
-        insort(state.late_repayment_days, local_day(now, policy))
-        del state.late_repayment_days[:-_MAX_LATE_DAYS_KEPT]
-    else:
-        state.on_time_repayments += 1
+        bill[2] = _BILL_LATE
+        insort(state.late_repayments, [local_day(now, policy), index])
+        del state.late_repayments[:-_MAX_LATE_DAYS_KEPT]
+    elif bill[1] >= bill[0]:
+        bill[2] = _BILL_ON_TIME
+        state.on_time[index] += 1
 
 
 def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: Policy) -> None:
@@ -347,7 +443,7 @@ def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: 
         state.cured_default_day = day  # cured: the cooling-off period starts
     state.amount_overdue[index] = report.amount_overdue
     if report.days_past_due > 0:
-        _remember_peak(state.delinquency_peaks, day, report.days_past_due)
+        _remember_peak(state.delinquency_peaks[index], day, report.days_past_due)
 
 
 def _remember_peak(peaks: list[list[int]], day: int, days_past_due: int) -> None:

@@ -1,9 +1,11 @@
 """Decisions: approve, partially approve or decline a request, with the reasons, then the price.
 
-The order of work: hard rules (status, overdue, eligibility, term, velocity, score, minimum) each add
-their reason and decline together; then the amount is checked against the product's available limit
-and the regulatory guardrails, which may cut it to a partial offer; then the APR by score tier,
-clamped to the guardrails. Reasons are produced here, where the decision is made.
+The order of work: the product's offer state (not offered or suspended, with its reasons: status,
+eligibility, thin file, past due, cooling off, score) and the request's own rules (term, velocity,
+minimum) each add their reason and decline together; then the amount is checked against the
+product's available limit and the regulatory guardrails, which may cut it to a partial offer; then
+the APR by the product model's score tier, clamped to the guardrails. Reasons are produced here,
+where the decision is made.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from dataclasses import dataclass
 from schemas.events import PRODUCT_INDEX, Product
 from schemas.outputs import DecisionOutcome, Reason
 from streams.engine.features import SECONDS_PER_DAY
-from streams.engine.limits import cooling_off, eligible, personal_loan_income_cap
+from streams.engine.limits import personal_loan_income_cap
+from streams.engine.offers import offer_reasons
 from streams.engine.state import UserState
 from streams.policy import Policy
 
-__all__ = ["DecisionResult", "available", "decide", "personal_loan_headroom"]
+__all__ = ["DecisionResult", "available", "decide", "personal_loan_headroom", "score_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +42,19 @@ def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:
 
 def available(state: UserState, product: Product, limit: int, policy: Policy) -> int:
     """What can be borrowed now (fen): the limit less outstanding, within the regulatory and income
-    headroom shared by personal loans; 0 on a frozen or closed account. What a user is shown is
-    what an application for that amount gets."""
-    if state.status in ("frozen", "closed"):
+    headroom shared by personal loans; 0 when the product is not offered or is suspended (frozen,
+    closed, past due). What a user is shown is what an application for that amount gets."""
+    if state.status in ("frozen", "closed") or offer_reasons(state, PRODUCT_INDEX[product]):
         return 0
     room = max(0, limit - state.outstanding[PRODUCT_INDEX[product]])
     if product in policy.guardrails.personal_loan_products:
         room = min(room, *personal_loan_headroom(state, policy))
     return room
+
+
+def score_for(state: UserState, product: Product, policy: Policy) -> int:
+    """The score that sizes and prices the product: its model's (merchant for business_loan)."""
+    return state.merchant_score if policy.products[product].model == "merchant" else state.score
 
 
 def decide(
@@ -56,25 +64,13 @@ def decide(
     rules = policy.products[product]
     index = PRODUCT_INDEX[product]
     limit = state.limits[index]
-    reasons: list[Reason] = []
-    if state.status == "closed":
-        reasons.append(Reason.ACCOUNT_CLOSED)
-    elif state.status == "frozen":
-        reasons.append(Reason.ACCOUNT_FROZEN)
-    if any(state.days_past_due):
-        reasons.append(Reason.OVERDUE)
-    if not eligible(state, product, rules):
-        reasons.append(Reason.NOT_INVITED if rules.eligibility == "invited" else Reason.NOT_MERCHANT)
-    if cooling_off(state, product, policy):
-        reasons.append(Reason.COOLING_OFF)
+    reasons: list[Reason] = offer_reasons(state, index)
     if rules.terms and term_months not in rules.terms:
         reasons.append(Reason.INVALID_TERM)
     if product != "bnpl":
         day_ago = now - SECONDS_PER_DAY
         if sum(1 for t in state.applications if t > day_ago) >= policy.rules.max_applications_24h:
             reasons.append(Reason.VELOCITY)
-    if state.score < rules.min_score:
-        reasons.append(Reason.SCORE_TOO_LOW)
     if amount < rules.min_amount:
         reasons.append(Reason.BELOW_MINIMUM)
     if reasons:
@@ -87,7 +83,7 @@ def decide(
         rooms += [(Reason.REGULATORY_CAP, cap_room), (Reason.INCOME_CAP, income_room)]
     allowed = min(room for _, room in rooms)
 
-    apr = rules.priced_apr(state.score, policy.guardrails)
+    apr = rules.priced_apr(score_for(state, product, policy), policy.guardrails)
     if amount <= allowed:
         return DecisionResult("approved", amount, apr, [], limit)
     binding = [reason for reason, room in rooms if room == allowed]

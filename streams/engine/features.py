@@ -48,24 +48,27 @@ def add_to_window(state: UserState, window: dict[int, int], day: int, amount: in
 
 
 def prune_applications(state: UserState, policy: Policy) -> None:
-    """Drop applications older than the velocity window (kept sorted, so the oldest is first)."""
+    """Drop applications and bnpl purchases older than the velocity window (both kept sorted)."""
     oldest_kept = state.clock - policy.windows.velocity_days * SECONDS_PER_DAY
     if state.applications and state.applications[0] <= oldest_kept:
         state.applications = [t for t in state.applications if t > oldest_kept]
+    if state.bnpl_purchases and state.bnpl_purchases[0] <= oldest_kept:
+        state.bnpl_purchases = [t for t in state.bnpl_purchases if t > oldest_kept]
 
 
 def prune(state: UserState, policy: Policy) -> None:
     """Drop what has aged out of the day windows; run when the clock's day moves."""
     today = local_day(state.clock, policy)
     first_kept = today - policy.windows.long_days + 1
-    for window in (state.spend, state.refunds, state.sales):
+    for window in (state.spend, state.refunds, state.sales, state.shop_refunds):
         for day in [d for d in window if d < first_kept]:
             del window[day]
     late_first = today - policy.windows.late_history_days + 1
-    if state.late_repayment_days and state.late_repayment_days[0] < late_first:
-        state.late_repayment_days = [d for d in state.late_repayment_days if d >= late_first]
-    if state.delinquency_peaks and state.delinquency_peaks[0][0] < late_first:
-        state.delinquency_peaks = [peak for peak in state.delinquency_peaks if peak[0] >= late_first]
+    if state.late_repayments and state.late_repayments[0][0] < late_first:
+        state.late_repayments = [late for late in state.late_repayments if late[0] >= late_first]
+    for index, peaks in enumerate(state.delinquency_peaks):
+        if peaks and peaks[0][0] < late_first:
+            state.delinquency_peaks[index] = [peak for peak in peaks if peak[0] >= late_first]
     purchase_first = today - policy.memory.purchase_days + 1
     for event_id in [k for k, p in state.purchases.items() if p.day < purchase_first]:
         del state.purchases[event_id]
@@ -75,8 +78,26 @@ def _utilisation_pct(outstanding: int, total_limit: int) -> float | None:
     return 100 * outstanding / total_limit if total_limit else None
 
 
-def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, float | None]:
-    """The scorecard's inputs, by the names the policy's factors use (``sales``: 90-day sales, fen).
+def sales_stability_pct(sales: dict[int, int], today: int, long_days: int) -> float:
+    """The weakest third of the sales window against the strongest, percent (100: even sales; 0: a
+    third with none). A shop that sells every month is steadier than one burst of sales."""
+    third = max(1, long_days // 3)
+    blocks = [0, 0, 0]
+    for day, amount in sales.items():
+        age = today - day
+        if 0 <= age < 3 * third:
+            blocks[age // third] += amount
+    strongest = max(blocks)
+    return 100 * min(blocks) / strongest if strongest else 0
+
+
+def compute_features(
+    state: UserState, policy: Policy, sales: int, products: tuple[int, ...]
+) -> dict[str, float | None]:
+    """A scorecard's inputs, by the names the policy's factors use (``sales``: 90-day sales, fen).
+
+    The repayment record (past due, late, on time) is that of ``products``, the indices of the
+    products the model scores: a merchant's business loan record is its own.
 
     None means the feature does not apply (it scores no points): utilisation with no line at all
     (a closed or defaulted account). It must not read 0%, the best band; nor the worst band, which
@@ -84,20 +105,29 @@ def compute_features(state: UserState, policy: Policy, sales: int) -> dict[str, 
     """
     spend = sum(state.spend.values())
     total_limit = sum(state.limits)
-    dpd = max(state.days_past_due)
+    dpd = max((state.days_past_due[i] for i in products), default=0)
     today = local_day(state.clock, policy)
     window = policy.windows.late_history_days
-    worst_recent = next((dpd for day, dpd in state.delinquency_peaks if today - day < window), 0)
+    worst_recent = max(
+        (next((d for day, d in state.delinquency_peaks[i] if today - day < window), 0) for i in products),
+        default=0,
+    )
+    shop_refunds = sum(state.shop_refunds.values())
     return {
         "days_past_due": dpd,
         "worst_days_past_due_in_late_history": max(worst_recent, dpd),
-        "late_repayments_in_late_history": len(state.late_repayment_days),
-        "on_time_repayments": state.on_time_repayments,
+        "late_repayments_in_late_history": sum(
+            1 for _, product in state.late_repayments if product in products
+        ),
+        "on_time_repayments": sum(state.on_time[i] for i in products),
         "utilisation_pct": _utilisation_pct(sum(state.outstanding), total_limit),
         "applications_in_velocity_window": len(state.applications),
+        "bnpl_purchases_in_velocity_window": len(state.bnpl_purchases),
         "refund_ratio_pct_in_long_window": (100 * sum(state.refunds.values()) / spend) if spend else 0,
         "monthly_income": (state.monthly_income or 0) / 100,
         "tenure_days": max(0, state.clock - state.opened_at) // SECONDS_PER_DAY,
         "spend_in_long_window": spend / 100,
         "sales_in_long_window": sales / 100,
+        "sales_stability_pct": sales_stability_pct(state.sales, today, policy.windows.long_days),
+        "shop_refund_ratio_pct_in_long_window": (100 * shop_refunds / sales) if sales else 0,
     }

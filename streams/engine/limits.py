@@ -1,6 +1,15 @@
-"""Per-product limits from score, income and sales, with the reason that set each one."""
+"""Per-product limits: sized from the product's score, income and sales, then settled against the
+previous limit so that a limit falls only on a risk signal, which the cut names.
+
+Sizing (``candidate_limits``) gives what the policy would offer now. Settling (``settle_limits``)
+keeps a higher previous limit unless a risk signal is present: past due, non-performing, frozen
+or closed, velocity, falling income or sales. Using a line as offered is none of these, so drawing
+a line in full and repaying it on time never cuts it, whatever the score does meanwhile.
+"""
 
 from __future__ import annotations
+
+from typing import Final
 
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason
@@ -8,11 +17,56 @@ from streams.engine.features import local_day
 from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
-__all__ = ["compute_limits", "cooling_off", "eligible", "non_performing", "personal_loan_income_cap"]
+__all__ = [
+    "Limit",
+    "blocking_indices",
+    "candidate_limits",
+    "cooling_off",
+    "eligible",
+    "model_indices",
+    "non_performing",
+    "non_performing_for",
+    "overdue_for",
+    "personal_loan_income_cap",
+    "settle_limits",
+    "thin_file",
+]
+
+Limit = tuple[int, LimitReason]
+# Reasons that close a product outright: these apply whatever the previous limit was.
+_STRUCTURAL: Final = frozenset(
+    {
+        LimitReason.ACCOUNT_CLOSED,
+        LimitReason.NOT_ELIGIBLE,
+        LimitReason.NON_PERFORMING,
+        LimitReason.COOLING_OFF,
+        LimitReason.THIN_FILE,
+    }
+)
+
+
+def blocking_indices(policy: Policy, product: Product) -> tuple[int, ...]:
+    """Indices of the products whose past due suspends ``product`` (the policy's choice)."""
+    return policy.blocking_indices[product]
+
+
+def model_indices(policy: Policy, model: str) -> tuple[int, ...]:
+    """Indices of the products a score model sizes: its score reads their repayment record."""
+    return policy.model_indices[model]
 
 
 def non_performing(state: UserState, policy: Policy) -> bool:
+    """90+ days past due on any product: the regulatory definition, which starts cooling-off."""
     return max(state.days_past_due) >= policy.rules.non_performing_days
+
+
+def non_performing_for(state: UserState, product: Product, policy: Policy) -> bool:
+    threshold = policy.rules.non_performing_days
+    return any(state.days_past_due[i] >= threshold for i in blocking_indices(policy, product))
+
+
+def overdue_for(state: UserState, product: Product, policy: Policy) -> bool:
+    return any(state.days_past_due[i] > 0 for i in blocking_indices(policy, product))
 
 
 def cooling_off(state: UserState, product: Product, policy: Policy) -> bool:
@@ -23,23 +77,17 @@ def cooling_off(state: UserState, product: Product, policy: Policy) -> bool:
     return local_day(state.clock, policy) - state.cured_default_day < rules.cooling_off_days
 
 
+def thin_file(state: UserState) -> bool:
+    """Too little to lend cash on: no declared income and no bill paid on time yet."""
+    return state.monthly_income is None and not any(state.on_time)
+
+
 def eligible(state: UserState, product: Product, rules: ProductPolicy) -> bool:
     if rules.eligibility == "invited":
         return product in state.invited
     if rules.eligibility == "merchants":
         return state.segment == "merchant"
     return True
-
-
-def compute_limits(state: UserState, score: int, policy: Policy, sales: int) -> list[tuple[int, LimitReason]]:
-    """(limit in fen, reason) for each product, in PRODUCTS order; ``sales`` is the 90-day sales."""
-    if state.status == "closed":
-        return [(0, LimitReason.ACCOUNT_CLOSED)] * len(PRODUCTS)
-    if non_performing(state, policy):
-        return [(0, LimitReason.NON_PERFORMING)] * len(PRODUCTS)
-    return [
-        _product_limit(state, product, score, policy.products[product], sales, policy) for product in PRODUCTS
-    ]
 
 
 def personal_loan_income_cap(state: UserState, policy: Policy) -> int:
@@ -51,13 +99,27 @@ def personal_loan_income_cap(state: UserState, policy: Policy) -> int:
     return state.monthly_income * 12 // guard.annual_income_divisor
 
 
-def _product_limit(
-    state: UserState, product: Product, score: int, rules: ProductPolicy, sales: int, policy: Policy
-) -> tuple[int, LimitReason]:
+def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, sales: int) -> list[Limit]:
+    """(limit in fen, reason) per product, in PRODUCTS order, as the policy sizes them now;
+    ``scores`` by model, ``sales`` the 90-day sales."""
+    return [_candidate(state, product, scores, policy, sales) for product in PRODUCTS]
+
+
+def _candidate(
+    state: UserState, product: Product, scores: dict[str, int], policy: Policy, sales: int
+) -> Limit:
+    rules = policy.products[product]
+    if state.status == "closed":
+        return 0, LimitReason.ACCOUNT_CLOSED
     if not eligible(state, product, rules):
         return 0, LimitReason.NOT_ELIGIBLE
+    if non_performing_for(state, product, policy):
+        return 0, LimitReason.NON_PERFORMING
     if cooling_off(state, product, policy):
         return 0, LimitReason.COOLING_OFF
+    if product in policy.rules.thin_file_products and thin_file(state):
+        return 0, LimitReason.THIN_FILE
+    score = scores[rules.model]
     if score < rules.min_score:
         return 0, LimitReason.SCORE_TOO_LOW
     if rules.sales_share_tiers:
@@ -69,6 +131,11 @@ def _product_limit(
             limit, reason = income_cap, LimitReason.INCOME_MULTIPLE
     if limit > rules.max_limit:
         limit, reason = rules.max_limit, LimitReason.PRODUCT_MAXIMUM
+    if product == "bnpl" and thin_file(state) and limit > policy.rules.thin_file_bnpl_limit:
+        limit, reason = policy.rules.thin_file_bnpl_limit, LimitReason.THIN_FILE
+    rebuilt = _rebuild_cap(state, product, rules, policy)
+    if rebuilt is not None and rebuilt < limit:
+        limit, reason = rebuilt, LimitReason.REBUILDING
     if product in policy.guardrails.personal_loan_products:
         # A limit the guardrails would never let be borrowed is not shown: the limit is borrowable.
         if policy.guardrails.personal_loan_cap < limit:
@@ -82,3 +149,75 @@ def _product_limit(
         # which would override the income cap.
         return 0, reason
     return limit, reason
+
+
+def _rebuild_cap(state: UserState, product: Product, rules: ProductPolicy, policy: Policy) -> int | None:
+    """After cooling-off, the limit climbs from the lowest tier to the full tiers over rebuild_days."""
+    days = policy.rules.rebuild_days
+    if state.cured_default_day < 0 or product not in policy.rules.cooling_off_products or not days:
+        return None
+    since = local_day(state.clock, policy) - state.cured_default_day - policy.rules.cooling_off_days
+    if since >= days or not rules.limit_tiers:
+        return None
+    floor, top = rules.limit_tiers[0].limit, rules.max_limit
+    return floor + (top - floor) * max(0, since) // days
+
+
+def settle_limits(
+    state: UserState,
+    previous: list[int],
+    candidates: list[Limit],
+    scores: dict[str, int],
+    policy: Policy,
+    sales: int,
+) -> list[Limit]:
+    """The limits to hold. A candidate below the previous limit applies only on a risk signal, and
+    the cut then names that signal. Otherwise the previous limit stays, within the ceilings that do
+    not depend on the score (income, sales, product maximum, guardrails): a ceiling that has fallen
+    below it cuts it, with INCOME_FELL, SALES_FELL or the ceiling's own reason."""
+    settled = []
+    today = local_day(state.clock, policy)
+    for product, (limit, reason), before in zip(PRODUCTS, candidates, previous, strict=True):
+        if limit >= before or reason in _STRUCTURAL:
+            settled.append((limit, reason))
+            continue
+        signal = _risk_signal(state, product, policy, today)
+        if signal is None and policy.products[product].sales_share_tiers:
+            # Sized from the shop's sales and scored from its operating record, in which using the
+            # loan plays no part: a fall is the sales (or the record) falling.
+            signal = LimitReason.SALES_FELL
+        if signal is not None:
+            settled.append((limit, signal))
+            continue
+        best = {model: _UNBOUNDED_SCORE for model in scores}
+        ceiling, ceiling_reason = _candidate(state, product, best, policy, sales)
+        if ceiling >= before:
+            settled.append((before, reason))
+        else:
+            settled.append((max(limit, ceiling), _FELL.get(ceiling_reason, ceiling_reason)))
+    return settled
+
+
+_UNBOUNDED_SCORE: Final = 10_000  # above every tier: what only the ceilings allow
+_FELL: Final = {
+    LimitReason.INCOME_MULTIPLE: LimitReason.INCOME_FELL,
+    LimitReason.INCOME_CAP: LimitReason.INCOME_FELL,
+}
+
+
+def _risk_signal(state: UserState, product: Product, policy: Policy, today: int) -> LimitReason | None:
+    """The risk signal that allows cutting this product's limit now, or None."""
+    rules = policy.rules
+    if state.status == "frozen":
+        return LimitReason.ACCOUNT_FROZEN
+    blocks = blocking_indices(policy, product)
+    if any(state.days_past_due[i] for i in blocks):
+        return LimitReason.OVERDUE
+    if any(day == today and index in blocks for day, index in state.late_repayments[-4:]):
+        return LimitReason.OVERDUE  # a bill paid late today: the user was past due
+    if (
+        len(state.applications) >= rules.velocity_applications
+        or len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases
+    ):
+        return LimitReason.VELOCITY
+    return None

@@ -6,29 +6,28 @@ moved most.
 from __future__ import annotations
 
 from schemas.outputs import ScoreFactor
-from streams.policy import Policy
+from streams.policy.scorecard import ScorePolicy
 
 __all__ = ["score", "top_factors"]
 
 
-def score(features: dict[str, float | None], policy: Policy) -> tuple[int, list[int]]:
-    """(score, points per factor in policy order); a feature that does not apply (None) scores 0."""
-    card = policy.score
+def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:
+    """(score, points per factor in the card's order); a feature that does not apply (None) scores 0."""
     points = [
         0 if (value := features[factor.feature]) is None else factor.points(value) for factor in card.factors
     ]
     return max(card.minimum, min(card.maximum, card.base + sum(points))), points
 
 
-def top_factors(previous: list[int] | None, current: list[int], policy: Policy) -> list[ScoreFactor]:
+def top_factors(previous: list[int] | None, current: list[int], card: ScorePolicy) -> list[ScoreFactor]:
     """The factors that moved the score most (biggest change first; ties in policy order).
 
     For a first score, the factors that weigh most in it.
     """
-    factors = policy.score.factors
+    factors = card.factors
     if previous is None or len(previous) != len(current):
         weights = [abs(p) for p in current]
     else:
         weights = [abs(c - p) for p, c in zip(previous, current, strict=True)]
     ranked = sorted((i for i, w in enumerate(weights) if w), key=lambda i: -weights[i])
-    return [factors[i].name for i in ranked[: policy.score.top_factors]]
+    return [factors[i].name for i in ranked[: card.top_factors]]

@@ -9,17 +9,19 @@ Per-product lists are indexed in PRODUCTS order (bnpl, cash_loan, installment_lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 
 __all__ = ["STATE_VERSION", "StateDecodeError", "StoredDecision", "StoredPurchase", "UserState"]
 
-STATE_VERSION: Final = 4
+STATE_VERSION: Final = 5
 # Older versions stay readable: 1 had no input_offset (read as -1), 1 and 2 no cured_default_day,
-# and 1 to 3 kept one (worst days past due, day) pair where 4 keeps the delinquency peaks.
-_READABLE_VERSIONS: Final = (1, 2, 3, 4)
-_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28, 4: 27}  # the version number included
+# 1 to 3 kept one (worst days past due, day) pair, and 1 to 4 kept the repayment record for the
+# user as a whole; 5 keeps it per product (bills, on-time counts, late days, peaks), which the
+# per-product models need. An old record is attributed to bnpl, or business_loan for a merchant.
+_READABLE_VERSIONS: Final = (1, 2, 3, 4, 5)
+_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28, 4: 27, 5: 34}  # the version number included
 N_PRODUCTS: Final = 4
 
 
@@ -71,12 +73,12 @@ class UserState:
     credit_balance: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)  # overpayments
     days_past_due: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
     amount_overdue: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)
-    # Delinquency peaks as [local day, days past due], oldest first, each smaller than the one
-    # before: a report drops the older peaks it equals or exceeds (they would expire first). The
-    # worst still within the history window is then the oldest one kept.
-    delinquency_peaks: list[list[int]] = field(default_factory=list)
-    on_time_repayments: int = 0
-    late_repayment_days: list[int] = field(default_factory=list)  # local days of late repayments
+    # Per product, delinquency peaks as [local day, days past due], oldest first, each smaller than
+    # the one before: a report drops the older peaks it equals or exceeds (they would expire first).
+    # The worst still within the history window is then the oldest one kept.
+    delinquency_peaks: list[list[list[int]]] = field(default_factory=lambda: [[] for _ in range(N_PRODUCTS)])
+    on_time: list[int] = field(default_factory=lambda: [0] * N_PRODUCTS)  # bills paid on time, per product
+    late_repayments: list[list[int]] = field(default_factory=list)  # [local day, product index], by day
     spend: dict[int, int] = field(default_factory=dict)  # local day -> purchases (fen)
     refunds: dict[int, int] = field(default_factory=dict)  # local day -> refunds (fen)
     sales: dict[int, int] = field(default_factory=dict)  # local day -> merchant sales (fen)
@@ -91,6 +93,16 @@ class UserState:
     # The local day a non-performing (90+ days past due) episode was cured, -1 if never: new cash
     # and instalment credit waits out the policy's cooling-off period after it.
     cured_default_day: int = -1
+    account_known: bool = False  # an account_opened was seen
+    merchant_score: int = 0  # 0 when there is no merchant model or the user is not a merchant
+    merchant_points: list[int] = field(default_factory=list)
+    # Bills by "product index:due day" -> [amount due, paid so far, 0 open / 1 on time / 2 late]: a
+    # bill counts once, on time only when at least the amount due is paid by the due date + grace.
+    bills: dict[str, list[int]] = field(default_factory=dict)
+    bnpl_purchases: list[int] = field(default_factory=list)  # epoch seconds of recent credit purchases
+    shop_refunds: dict[int, int] = field(default_factory=dict)  # local day -> a merchant's refunds (fen)
+    # Per product: [offer state, [reason codes]]; the limit is in ``limits``.
+    offers: list[list[Any]] = field(default_factory=list)
 
     def copy(self) -> UserState:
         """A copy whose containers are new: the engine never mutates the state it was given."""
@@ -109,9 +121,9 @@ class UserState:
             list(self.credit_balance),
             list(self.days_past_due),
             list(self.amount_overdue),
-            [list(peak) for peak in self.delinquency_peaks],
-            self.on_time_repayments,
-            list(self.late_repayment_days),
+            [[list(peak) for peak in peaks] for peaks in self.delinquency_peaks],
+            list(self.on_time),
+            [list(late) for late in self.late_repayments],
             dict(self.spend),
             dict(self.refunds),
             dict(self.sales),
@@ -121,6 +133,13 @@ class UserState:
             dict(self.purchases),
             self.input_offset,
             self.cured_default_day,
+            self.account_known,
+            self.merchant_score,
+            list(self.merchant_points),
+            {key: list(bill) for key, bill in self.bills.items()},
+            list(self.bnpl_purchases),
+            dict(self.shop_refunds),
+            [[offer[0], list(offer[1])] for offer in self.offers],
         )
 
     # -- serialisation ------------------------------------------------------------------------
@@ -145,8 +164,8 @@ class UserState:
                 self.days_past_due,
                 self.amount_overdue,
                 self.delinquency_peaks,
-                self.on_time_repayments,
-                self.late_repayment_days,
+                self.on_time,
+                self.late_repayments,
                 list(self.spend.items()),
                 list(self.refunds.items()),
                 list(self.sales.items()),
@@ -156,6 +175,13 @@ class UserState:
                 list(self.purchases.items()),
                 self.input_offset,
                 self.cured_default_day,
+                self.account_known,
+                self.merchant_score,
+                self.merchant_points,
+                self.bills,
+                self.bnpl_purchases,
+                list(self.shop_refunds.items()),
+                self.offers,
             ],
             default=tuple,  # the stored records are NamedTuples: written as plain arrays
         )
@@ -175,6 +201,27 @@ class UserState:
                 f"stored state of version {fields[0]} has {len(fields)} fields, not {expected}"
             )
         version = fields[0]
+        if version >= 5:
+            return cls._from_v5(fields)
+        return cls._from_v4_or_older(fields)
+
+    @classmethod
+    def _from_v5(cls, fields: list[Any]) -> UserState:
+        (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
+         balance, dpd, overdue, peaks, on_time, late, spend, refunds, sales, apps, seen, decisions,
+         purchases, input_offset, cured_default_day, account_known, merchant_score, merchant_points,
+         bills, bnpl_purchases, shop_refunds, offers) = fields  # fmt: skip
+        return cls(
+            user_id, segment, status, opened_at, clock, income, invited, score, points, limits,
+            outstanding, balance, dpd, overdue, peaks, on_time, late, dict(spend), dict(refunds),
+            dict(sales), apps, dict.fromkeys(seen), _decisions(decisions), _purchases(purchases),
+            input_offset, cured_default_day, account_known, merchant_score, merchant_points, bills,
+            bnpl_purchases, dict(shop_refunds), offers,
+        )  # fmt: skip
+
+    @classmethod
+    def _from_v4_or_older(cls, fields: list[Any]) -> UserState:
+        version = fields[0]
         cured_default_day = fields.pop() if version >= 3 else -1
         input_offset = fields.pop() if version >= 2 else -1
         if version >= 4:
@@ -182,6 +229,12 @@ class UserState:
         (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
          balance, dpd, overdue, worst, worst_day, on_time, late_days, spend, refunds, sales, apps, seen,
          decisions, purchases) = fields  # fmt: skip
+        # The whole-user record is attributed to the product a user of this segment uses most.
+        owner = N_PRODUCTS - 1 if segment == "merchant" else 0
+        peaks: list[list[list[int]]] = [[] for _ in range(N_PRODUCTS)]
+        peaks[owner] = worst if version >= 4 else ([[worst_day, worst]] if worst > 0 else [])
+        on_time_by_product = [0] * N_PRODUCTS
+        on_time_by_product[owner] = on_time
         return cls(
             user_id,
             segment,
@@ -197,16 +250,25 @@ class UserState:
             balance,
             dpd,
             overdue,
-            worst if version >= 4 else ([[worst_day, worst]] if worst > 0 else []),
-            on_time,
-            late_days,
+            peaks,
+            on_time_by_product,
+            [[day, owner] for day in late_days],
             dict(spend),
             dict(refunds),
             dict(sales),
             apps,
             dict.fromkeys(seen),
-            {key: StoredDecision._make((*d[:6], tuple(d[6]), *d[7:])) for key, d in decisions},
-            {key: StoredPurchase._make(p) for key, p in purchases},
+            _decisions(decisions),
+            _purchases(purchases),
             input_offset,
             cured_default_day,
+            account_known=income is not None or bool(invited) or segment == "merchant",
         )
+
+
+def _decisions(pairs: list[Any]) -> dict[str, StoredDecision]:
+    return {key: StoredDecision._make((*d[:6], tuple(d[6]), *d[7:])) for key, d in pairs}
+
+
+def _purchases(pairs: list[Any]) -> dict[str, StoredPurchase]:
+    return {key: StoredPurchase._make(p) for key, p in pairs}

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
+from schemas.events import Product
 from schemas.money import MoneyOrZero
 from streams.policy.base import Rate, Score, StrictModel
 from streams.policy.guardrails import Guardrails
@@ -39,6 +40,11 @@ def _ascending(tiers: list[Any], where: str) -> None:
 
 class ProductPolicy(StrictModel):
     eligibility: Literal["everyone", "invited", "merchants"]
+    # Which score sizes and prices the product: the consumer scorecard ([score]) or the merchant
+    # one ([merchant_score]), each read from the repayment record of its own products.
+    model: Literal["consumer", "merchant"] = "consumer"
+    # Past due on which products suspends this one (None: on any product).
+    overdue_blocks_from: tuple[Product, ...] | None = None
     min_score: Score
     limit_tiers: list[LimitTier] = Field(default_factory=list)
     sales_share_tiers: list[ShareTier] = Field(default_factory=list)

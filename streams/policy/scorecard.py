@@ -31,6 +31,9 @@ Feature = Literal[
     "tenure_days",
     "spend_in_long_window",  # windows.long_days
     "sales_in_long_window",  # windows.long_days
+    "bnpl_purchases_in_velocity_window",  # windows.velocity_days
+    "sales_stability_pct",  # windows.long_days: the weakest third of it against the strongest
+    "shop_refund_ratio_pct_in_long_window",  # windows.long_days: a merchant's refunds / its sales
 ]
 FEATURES: Final = typing.get_args(Feature)
 """The features a scorecard factor may use (computed in streams.engine.features)."""
@@ -74,7 +77,7 @@ class ScorePolicy(StrictModel):
     base: int
     minimum: Score = 350
     maximum: Score = 950
-    top_factors: int = Field(3, ge=1, le=11)
+    top_factors: int = Field(3, ge=1, le=14)
     factors: list[Factor] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -322,7 +322,13 @@ class Simulation:
             user,
             day,
             "repayment",
-            {"product": product, "amount": fen_to_yuan(fen), "due_date": due_date.isoformat()},
+            # The servicing system knows the bill: it says what was due, so the bill counts once.
+            {
+                "product": product,
+                "amount": fen_to_yuan(fen),
+                "due_date": due_date.isoformat(),
+                "amount_due": fen_to_yuan(fen),
+            },
         )
         if cure:
             self._schedule(

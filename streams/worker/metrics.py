@@ -12,7 +12,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from schemas.outputs import Decision, LimitChanged, ScoreChanged
+from schemas.outputs import Decision, LimitChanged, OfferChanged, ScoreChanged
 from streams.engine import EngineOutput
 
 __all__ = ["DomainMetrics"]
@@ -29,6 +29,7 @@ class DomainMetrics:
     latency: Histogram
     score_changes: Counter
     limit_changes: Counter
+    offer_changes: Counter
     consumer_lag: Gauge
     state_bytes: Histogram
     shadow_decisions: Counter
@@ -73,6 +74,12 @@ class DomainMetrics:
             ),
             limit_changes=Counter(
                 "creditstream_limit_changes", "limit_changed events sent", ["product"], registry=registry
+            ),
+            offer_changes=Counter(
+                "creditstream_offer_changes",
+                "offer_changed events sent, by product whose offer state it now shows",
+                ["product", "state"],
+                registry=registry,
             ),
             consumer_lag=Gauge(
                 "creditstream_consumer_lag",
@@ -119,3 +126,6 @@ class DomainMetrics:
                 self.score_changes.inc()
             elif isinstance(output, LimitChanged):
                 self.limit_changes.labels(output.product).inc()
+            elif isinstance(output, OfferChanged):
+                for offer in output.offers:
+                    self.offer_changes.labels(offer.product, offer.state).inc()

@@ -26,8 +26,11 @@ def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
     kept = settings.record_retention_days * 24 * 60 * 60 * 1000
     specs = [
         # The records a lender keeps (the input log, decisions, changes, dead letters) are kept for
-        # CREDITSTREAM_RECORD_RETENTION_DAYS; the schema-1 topics only until forwarded.
-        dataclasses.replace(spec, retention_ms=kept) if spec not in LEGACY_INPUT_TOPICS else spec
+        # CREDITSTREAM_RECORD_RETENTION_DAYS; the schema-1 topics only until forwarded; a compacted
+        # topic (credit.offers) keeps each user's latest record for good.
+        dataclasses.replace(spec, retention_ms=kept)
+        if spec not in LEGACY_INPUT_TOPICS and spec.cleanup_policy == "delete"
+        else spec
         for spec in ALL_TOPICS
     ] + ([SHADOW_DECISIONS] if challenger is not None else [])
     created = ensure_topics(

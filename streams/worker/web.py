@@ -1,4 +1,4 @@
-"""The worker's web endpoints: GET /users/{user_id}, /health, /ready (and /metrics from the sensor)."""
+"""The worker's web endpoints: GET /users/{user_id}?lang=zh|en, /health, /ready (and /metrics)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from faust import web
 
 from schemas.topics import INPUT_TOPICS
 from streams.engine import UserState
+from streams.explain.texts import LANGUAGES
 from streams.worker.parts import CreditApp
 from streams.worker.user_view import user_view
 
@@ -91,7 +92,12 @@ def install_web(parts: CreditApp) -> None:
             )
         if user_id.startswith("\x00"):
             return self.json({"error": f"unknown user {user_id!r}"}, status=404)
+        language = request.query.get("lang", "en")
+        if language not in LANGUAGES:
+            return self.json(
+                {"error": f"lang must be one of {', '.join(LANGUAGES)}, got {language!r}"}, status=400
+            )
         stored = users.get(user_id.encode())
         if stored is None:
             return self.json({"error": f"unknown user {user_id!r}"}, status=404)
-        return self.json(user_view(UserState.from_bytes(stored), parts.policy))
+        return self.json(user_view(UserState.from_bytes(stored), parts.policy, language))

@@ -21,7 +21,7 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LIMIT_CHANGES, SCORE_CHANGES
+from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LIMIT_CHANGES, OFFERS, SCORE_CHANGES
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
@@ -113,11 +113,11 @@ def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
     expected = [
         line
         for line in out.getvalue().splitlines()
-        if orjson.loads(line)["type"] in ("decision", "score_changed", "limit_changed")
+        if orjson.loads(line)["type"] in ("decision", "score_changed", "limit_changed", "offer_changed")
     ]
     live = [
         value
-        for name in (DECISIONS.name, SCORE_CHANGES.name, LIMIT_CHANGES.name)
+        for name in (DECISIONS.name, SCORE_CHANGES.name, LIMIT_CHANGES.name, OFFERS.name)
         for value in parts.outputs[name].sent
     ]
     assert sorted(live) == sorted(expected) and len(live) == len(expected) > 0

@@ -17,6 +17,7 @@ import pytest
 
 from schemas.producer import CreditEventProducer
 from schemas.topics import DEAD_LETTER, EVENTS, SHADOW_DECISIONS, TRANSACTIONS
+from streams.explain.texts import text_of
 from streams.policy import DEFAULT_POLICY_PATH, default_policy
 from streams.tools.simulate import Simulation
 from tests.integration.worker_harness import (
@@ -209,7 +210,19 @@ def test_web_endpoints_and_metrics_answer_as_documented(worker: Worker, tmp_path
     assert status == 200
     assert view["user_id"] == user and 350 <= view["score"] <= 950
     assert set(view["products"]) == {"bnpl", "cash_loan", "installment_loan", "business_loan"}
-    assert {"limit", "outstanding", "available", "days_past_due"} <= set(view["products"]["bnpl"])
+    assert {"offer", "reasons", "limit", "outstanding", "available", "days_past_due"} <= set(
+        view["products"]["bnpl"]
+    )
+    # Per product, the offer and its reasons with their texts, in the language asked for.
+    status, in_chinese = worker.get(f"/users/{user}?lang=zh")
+    assert status == 200 and in_chinese["language"] == "zh"
+    merchant_loan = in_chinese["products"]["business_loan"]
+    if view["segment"] == "consumer":
+        assert merchant_loan["offer"] == "not_offered"
+        assert merchant_loan["reasons"] == [
+            {"code": "NOT_MERCHANT", "text": text_of("decision", "NOT_MERCHANT", "zh")}
+        ]
+    assert worker.get(f"/users/{user}?lang=fr")[0] == 400
     assert worker.get("/users/nobody-at-all")[0] == 404
 
     _, after = worker.get("/metrics")
@@ -275,7 +288,7 @@ def test_shadow_mode_decides_every_request_with_the_challenger(worker: Worker, t
     challenger = shadow()
     assert set(challenger) == set(champion)  # one shadow decision per request, joined by decision_id
     assert {d["policy_version"] for d in challenger.values()} == {"2026.11-stricter"}
-    assert {d["policy_version"] for d in champion.values()} == {"2026.11-default"}
+    assert {d["policy_version"] for d in champion.values()} == {default_policy().version}
     _, metrics = worker.get("/metrics")
     assert _metric(metrics, "creditstream_shadow_decisions_total") >= len(challenger)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,9 +96,7 @@ def test_replay_is_deterministic_and_writes_to_out(log: Path, tmp_path: Path) ->
 
 def test_replay_uses_the_given_policy(log: Path, tmp_path: Path) -> None:
     strict = tmp_path / "strict.toml"
-    strict.write_text(
-        DEFAULT_POLICY_PATH.read_text().replace('version = "2026.11-default"', 'version = "strict"')
-    )
+    strict.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "strict"', DEFAULT_POLICY_PATH.read_text()))
     result = replay(log, "--policy", strict)
     decisions = [orjson.loads(x) for x in result.stdout.splitlines() if b'"decision"' in x]
     assert {d["policy_version"] for d in decisions} == {"strict"}

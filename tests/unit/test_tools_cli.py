@@ -124,7 +124,7 @@ def test_backtest_reports_both_policies_and_every_difference(event_log: Path, tm
     assert result.returncode == 0, result.stderr
     summary = json.loads((report / "summary.json").read_text())
     champion, challenger = summary["champion"], summary["challenger"]
-    assert champion["policy_version"] == "2026.11-default"
+    assert champion["policy_version"] == default_policy().version
     assert challenger["policy_version"] == "2026.11-stricter"
     assert summary["invalid_lines"] == 1
     # Stricter in every way it was written: fewer approvals, less money out.
@@ -159,7 +159,8 @@ def test_backtest_of_a_policy_against_itself_finds_no_difference(event_log: Path
     charts = page.split("<svg")[1:]
     assert len(charts) == 3
     for chart in charts:
-        assert ">champion 2026.11-default</text>" in chart and ">challenger 2026.11-default</text>" in chart
+        version = default_policy().version
+        assert f">champion {version}</text>" in chart and f">challenger {version}</text>" in chart
         assert chart.count("<title>champion ") == chart.count("<title>challenger ") > 0
 
 

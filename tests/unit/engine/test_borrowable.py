@@ -81,8 +81,8 @@ def test_applying_for_exactly_the_amount_shown_is_approved_in_full(
         assert decision.available_after == shown(user, product) == 0
         draws += 1
         user.at(days=30).repay(product, fen_to_yuan(amount // 2))
-    if product == "cash_loan":
-        assert draws >= 1  # every income here is shown a cash line
+    if product == "cash_loan" and income is not None:
+        assert draws >= 1  # every declared income here is shown a cash line (none: a thin file)
 
 
 @pytest.mark.parametrize("policy", POLICIES)

@@ -8,12 +8,22 @@ from pathlib import Path
 import pytest
 
 from schemas.money import yuan
-from schemas.outputs import Decision, LimitChanged, LimitReason, Reason, ScoreChanged, ScoreFactor
+from schemas.outputs import (
+    Decision,
+    LimitChanged,
+    LimitReason,
+    OfferChanged,
+    Reason,
+    ScoreChanged,
+    ScoreFactor,
+)
 from streams.engine import apply
 from streams.engine.apply import decision_id
 from streams.engine.features import compute_features
-from streams.policy import PolicyError, load_policy
+from streams.policy import DEFAULT_POLICY_PATH, PolicyError, load_policy
 from tests.unit.engine.builders import Timeline, decision_of, event, limit_changes, policy_with
+
+CHAMPION_POLICY = DEFAULT_POLICY_PATH.parent / "champion-2026.11.toml"
 
 
 @pytest.fixture()
@@ -137,17 +147,26 @@ def test_business_loans_are_for_merchants_and_sized_from_90_day_sales() -> None:
 
     merchant = Timeline(user_id="m-1")
     merchant.open(segment="merchant")
+    rules = merchant.policy.products["business_loan"]
+
+    def sized(sales: int) -> int:
+        """The limit the merchant's score tier gives for these 90-day sales, in whole steps."""
+        assert merchant.state is not None
+        limit = rules.sales_limit(merchant.state.merchant_score, sales)
+        return limit - limit % rules.limit_step
+
     merchant.sale("10000")
     merchant.at(days=30).sale("10000")
-    share = Decimal("0.20")  # the default tier share at the merchant's score
-    assert merchant.limit("business_loan") == int(yuan(20000) * share)
+    assert merchant.limit("business_loan") == sized(yuan(20000)) > 0
     merchant.at(days=80)  # the first sale has left the 90-day window
-    merchant.sale("5000")
-    assert merchant.limit("business_loan") == int(yuan(15000) * share)
+    changes = limit_changes(merchant.sale("5000").outputs)
+    assert merchant.limit("business_loan") == sized(yuan(15000))
+    cut = next(c for c in changes if c.product == "business_loan")
+    assert cut.limit < cut.previous_limit and cut.reason == LimitReason.SALES_FELL
     # Sales-sized limits move in whole steps (1,000 yuan), not with every sale.
     changes_before = len(limit_changes(merchant.outputs))
     merchant.sale("10")
-    assert merchant.limit("business_loan") == int(yuan(15000) * share)
+    assert merchant.limit("business_loan") == sized(yuan(15000))
     assert len(limit_changes(merchant.outputs)) == changes_before
 
 
@@ -195,6 +214,8 @@ def test_unknown_income_has_the_documented_lower_cap() -> None:
     generous_without_income = {"cash_loan": {**GENEROUS["products"]["cash_loan"], "no_income_limit": 200000}}
     timeline = Timeline(policy=policy_with({"products": generous_without_income}))
     timeline.open(income=None)
+    decision_of(timeline.buy("100"))  # one bill paid on time: no longer a thin file
+    timeline.at(days=20).repay("bnpl", "100", due_in_days=5)
     decision = decision_of(timeline.borrow("cash_loan", "30000"))
     cap = timeline.policy.guardrails.no_income_personal_loan_cap
     assert decision.reasons == [Reason.INCOME_CAP]
@@ -267,18 +288,20 @@ def test_a_smaller_later_delinquency_still_counts_when_the_worst_one_expires() -
     user.at(days=window - 150)  # the 60-day one is out of the window, the 20-day one is not
     user.buy("1", funding="own")
     assert user.state is not None
-    features = compute_features(user.state, user.policy, 0)
+    consumer = user.policy.model_indices["consumer"]
+    features = compute_features(user.state, user.policy, 0, consumer)
     assert features["worst_days_past_due_in_late_history"] == 20
     user.at(days=window)
     user.buy("1", funding="own")
-    assert compute_features(user.state, user.policy, 0)["worst_days_past_due_in_late_history"] == 0
-    assert user.state.delinquency_peaks == []  # pruned once out of the window
+    assert compute_features(user.state, user.policy, 0, consumer)["worst_days_past_due_in_late_history"] == 0
+    assert user.state.delinquency_peaks == [[], [], [], []]  # pruned once out of the window
 
 
 @pytest.mark.parametrize("how", ["closed", "defaulted"])
 def test_with_every_limit_at_zero_utilisation_earns_no_points(how: str) -> None:
-    """It read 0%, the best band: a closed or defaulted user earned utilisation points."""
-    user = Timeline()
+    """It read 0%, the best band: a closed or defaulted user earned utilisation points. (Today's
+    default scorecard has no utilisation factor; the 2026.11 policy, which has, is the test bed.)"""
+    user = Timeline(policy=load_policy(CHAMPION_POLICY))
     user.open(income="15000")
     decision_of(user.buy("300"))
     if how == "closed":
@@ -287,7 +310,7 @@ def test_with_every_limit_at_zero_utilisation_earns_no_points(how: str) -> None:
         user.overdue("bnpl", 95)
     user.at(days=1).buy("1", funding="own")  # the score is taken on the limits as they stood before
     assert user.state is not None and sum(user.state.limits) == 0
-    assert compute_features(user.state, user.policy, 0)["utilisation_pct"] is None
+    assert compute_features(user.state, user.policy, 0, (0, 1, 2, 3))["utilisation_pct"] is None
     factors = [f.name for f in user.policy.score.factors]
     assert user.state.factor_points[factors.index(ScoreFactor.UTILISATION)] == 0
 
@@ -400,12 +423,12 @@ def test_a_late_event_never_moves_the_clock_back(user: Timeline) -> None:
     assert user.state.clock == clock
 
 
-def test_outputs_come_decision_first_then_score_then_limits_in_product_order() -> None:
+def test_outputs_come_decision_first_then_score_then_limits_in_product_order_then_offers() -> None:
     timeline = Timeline()
     result = timeline.borrow("cash_loan", "500")  # first event: a request that also sets score and limits
     kinds = [type(o) for o in result.outputs]
-    assert kinds[0] is Decision and kinds[1] is ScoreChanged
-    assert all(k is LimitChanged for k in kinds[2:])
+    assert kinds[0] is Decision and kinds[1] is ScoreChanged and kinds[-1] is OfferChanged
+    assert all(k is LimitChanged for k in kinds[2:-1])
     products = [o.product for o in result.outputs[2:] if isinstance(o, LimitChanged)]
     assert products == sorted(products, key=["bnpl", "cash_loan", "installment_loan", "business_loan"].index)
 

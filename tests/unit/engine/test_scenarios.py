@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.money import yuan
 from schemas.outputs import Decision, LimitReason, Reason, ScoreFactor
-from streams.engine.limits import compute_limits
+from streams.engine.limits import candidate_limits
 from tests.unit.engine.builders import Timeline, decision_of, limit_changes, score_changes
 
 
@@ -33,7 +33,7 @@ def test_a_salaried_user_who_repays_on_time_for_a_year_gains_score_and_limit() -
     for _ in range(12):
         assert decision_of(worker.at(days=30).buy("800")).outcome == "approved"
         worker.at(days=20).repay("bnpl", "800", due_in_days=5)  # five days early
-    assert worker.state is not None and worker.state.on_time_repayments == 12
+    assert worker.state is not None and sum(worker.state.on_time) == 12
     assert worker.score >= first_score + 50
     assert worker.limit("bnpl") > first_limit
     raises = [c for c in limit_changes(worker.outputs) if c.product == "bnpl" and c.limit > c.previous_limit]
@@ -76,14 +76,18 @@ def test_a_user_who_goes_30_60_90_days_past_due_then_cures() -> None:
     assert at_30 < at_5
     user.at(days=30).overdue("bnpl", 60, "1000")
     assert user.score < at_30
-    # Before 90 days, limits fall with the score (SCORE_TOO_LOW), not as non-performing.
-    assert LimitReason.NON_PERFORMING not in {c.reason for c in limit_changes(user.outputs)}
+    # Before 90 days, limits fall with the score, the cut named for being past due, not as
+    # non-performing.
+    cuts = {c.reason for c in limit_changes(user.outputs) if c.limit < c.previous_limit}
+    assert cuts == {LimitReason.OVERDUE}
 
     user.at(days=30).overdue("bnpl", 90, "1000")
     assert user.state is not None
-    holding_at_zero = compute_limits(user.state, user.score, user.policy, sales=0)
-    assert holding_at_zero == [(0, LimitReason.NON_PERFORMING)] * 4
-    assert Reason.OVERDUE in decision_of(user.borrow("cash_loan", "500")).reasons
+    scores = {"consumer": user.score, "merchant": 0}
+    holding_at_zero = candidate_limits(user.state, scores, user.policy, sales=0)
+    # Every consumer product is non-performing; installment_loan and business_loan were never open.
+    assert holding_at_zero == [(0, LimitReason.NON_PERFORMING)] * 2 + [(0, LimitReason.NOT_ELIGIBLE)] * 2
+    assert Reason.NON_PERFORMING in decision_of(user.borrow("cash_loan", "500")).reasons
 
     user.at(days=3).repay("bnpl", "1000", due_in_days=-120)
     cured = user.at(days=1).overdue("bnpl", 0)
@@ -92,5 +96,5 @@ def test_a_user_who_goes_30_60_90_days_past_due_then_cures() -> None:
     # Cured, but the worst delinquency and the late repayment still count against the score.
     assert at_30 < user.score < healthy_score
     assert decision_of(user.buy("10")).outcome == "approved"
-    assert user.state is not None and user.state.late_repayment_days
+    assert user.state is not None and user.state.late_repayments
     assert yuan(1000) > user.outstanding("bnpl")

@@ -31,28 +31,43 @@ def test_unknown_state_bytes_are_refused_with_a_reason(raw: bytes) -> None:
 
 
 def test_older_state_versions_stay_readable() -> None:
-    """States stored by versions 1 to 3 still read: no input_offset (v1), no cured_default_day
-    (v1, v2), and one (worst days past due, day) pair instead of the delinquency peaks (v1 to v3)."""
+    """States stored by versions 1 to 4 still read: no input_offset (v1), no cured_default_day
+    (v1, v2), one (worst days past due, day) pair instead of the delinquency peaks (v1 to v3), and
+    the repayment record of the user as a whole (v1 to v4), read as bnpl's (a merchant's: its
+    business loan's)."""
     user = Timeline()
     user.open()
     user.buy("10")
     assert user.state is not None
     user.state.input_offset = 41
     user.state.cured_default_day = 19_800
-    user.state.delinquency_peaks = [[19_700, 90]]
     current = orjson.loads(user.state.to_bytes())
-    assert current[0] == 4 and current[15] == [[19_700, 90]] and current[-2:] == [41, 19_800]
+    assert current[0] == 5 and current[25:27] == [41, 19_800]
+    # Version 4: one peaks list, one on-time count and late days for the whole user.
+    version_4_fields = [*current[1:15], [[19_700, 90]], 3, [19_750], *current[18:25]]
+    version_4 = UserState.from_bytes(orjson.dumps([4, *version_4_fields, 41, 19_800]))
+    assert version_4.delinquency_peaks == [[[19_700, 90]], [], [], []]
+    assert version_4.on_time == [3, 0, 0, 0]
+    assert version_4.late_repayments == [[19_750, 0]]
+    assert (version_4.input_offset, version_4.cured_default_day) == (41, 19_800)
+    assert (version_4.score, version_4.limits, version_4.spend) == (
+        user.state.score,
+        user.state.limits,
+        user.state.spend,
+    )
     # Versions 1 to 3 kept the worst and its day at positions 15 and 16.
-    older = [*current[1:15], 90, 19_700, *current[16:-2]]
+    older = [*current[1:15], 90, 19_700, *version_4_fields[15:]]
     version_1 = UserState.from_bytes(orjson.dumps([1, *older]))
     version_2 = UserState.from_bytes(orjson.dumps([2, *older, 41]))
     version_3 = UserState.from_bytes(orjson.dumps([3, *older, 41, 19_800]))
     assert (version_1.input_offset, version_1.cured_default_day) == (-1, -1)
     assert (version_2.input_offset, version_2.cured_default_day) == (41, -1)
-    assert version_3 == user.state
-    assert version_1.delinquency_peaks == version_2.delinquency_peaks == [[19_700, 90]]
-    no_delinquency = UserState.from_bytes(orjson.dumps([3, *current[1:15], 0, 0, *current[16:]]))
-    assert no_delinquency.delinquency_peaks == []
+    assert version_3 == version_4
+    assert version_1.delinquency_peaks == version_2.delinquency_peaks == [[[19_700, 90]], [], [], []]
+    no_delinquency = UserState.from_bytes(
+        orjson.dumps([3, *current[1:15], 0, 0, *version_4_fields[15:], 41, 0])
+    )
+    assert no_delinquency.delinquency_peaks == [[], [], [], []]
 
 
 def test_memories_and_windows_stay_bounded() -> None:
@@ -79,5 +94,7 @@ def test_the_engine_computes_exactly_the_features_a_policy_may_name() -> None:
     user = Timeline()
     user.open()
     assert user.state is not None
-    assert set(compute_features(user.state, user.policy, sales=0)) == set(FEATURES)
-    assert {factor.feature for factor in user.policy.score.factors} <= set(FEATURES)
+    assert set(compute_features(user.state, user.policy, 0, (0, 1, 2))) == set(FEATURES)
+    merchant_card = user.policy.merchant_score
+    assert merchant_card is not None
+    assert {factor.feature for factor in user.policy.score.factors + merchant_card.factors} <= set(FEATURES)

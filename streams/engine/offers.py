@@ -1,0 +1,75 @@
+"""Offer states: for every product, whether the user has it and why not.
+
+``not_offered`` is structural (closed, not eligible, a thin file, a score or sales too low);
+``suspended`` is a temporary stop on something the user would otherwise have (frozen, past due,
+non-performing, cooling off), lifted when it ends. Decisions decline with the same reasons, so
+what a user is told about a product and what a request for it gets agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from schemas.events import PRODUCTS, Product
+from schemas.outputs import LimitReason, Reason
+from streams.engine.limits import (
+    Limit,
+    cooling_off,
+    eligible,
+    non_performing_for,
+    overdue_for,
+    thin_file,
+)
+from streams.engine.state import UserState
+from streams.policy import Policy
+
+__all__ = ["compute_offers", "offer_reasons"]
+
+# Why a product sized at 0 is not offered, by what sized it.
+_ZERO_LIMIT_REASON: Final = {
+    LimitReason.SALES_VOLUME: Reason.NO_SALES,
+    LimitReason.INCOME_MULTIPLE: Reason.INCOME_CAP,
+    LimitReason.INCOME_CAP: Reason.INCOME_CAP,
+    LimitReason.REGULATORY_CAP: Reason.REGULATORY_CAP,
+    LimitReason.THIN_FILE: Reason.THIN_FILE,
+}
+
+
+def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> list[list[Any]]:
+    """[state, [reason codes]] per product, in PRODUCTS order."""
+    return [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits, strict=True)]
+
+
+def _offer(state: UserState, product: Product, limit: Limit, policy: Policy) -> list[Any]:
+    rules = policy.products[product]
+    not_offered: list[Reason] = []
+    if state.status == "closed":
+        not_offered.append(Reason.ACCOUNT_CLOSED)
+    if not eligible(state, product, rules):
+        not_offered.append(Reason.NOT_INVITED if rules.eligibility == "invited" else Reason.NOT_MERCHANT)
+    if product in policy.rules.thin_file_products and thin_file(state):
+        not_offered.append(Reason.THIN_FILE)
+    suspended: list[Reason] = []
+    if state.status == "frozen":
+        suspended.append(Reason.ACCOUNT_FROZEN)
+    if non_performing_for(state, product, policy):
+        suspended.append(Reason.NON_PERFORMING)
+    elif overdue_for(state, product, policy):
+        suspended.append(Reason.OVERDUE)
+    if cooling_off(state, product, policy):
+        suspended.append(Reason.COOLING_OFF)
+    if not_offered:
+        return ["not_offered", [str(r) for r in not_offered + suspended]]
+    if suspended:
+        return ["suspended", [str(r) for r in suspended]]
+    amount, reason = limit
+    if amount == 0:
+        return ["not_offered", [str(_ZERO_LIMIT_REASON.get(reason, Reason.SCORE_TOO_LOW))]]
+    return ["offered", []]
+
+
+def offer_reasons(state: UserState, index: int) -> list[Reason]:
+    """The reasons a product is not offered or suspended now (empty when it is offered)."""
+    if index >= len(state.offers):
+        return []
+    return [Reason(code) for code in state.offers[index][1]]

@@ -156,9 +156,11 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
     if new_day:
         prune(new, policy)
     prune_applications(new, policy)
+    refreshed: list[Limit] | None = None
     if new_day and isinstance(event, Application | Purchase):
         # A new day can end a cooling-off or move a window: decide on the offers as of today.
-        new.offers = compute_offers(new, _rescore(new, new.limits, policy), policy)
+        refreshed = _rescore(new, new.limits, policy)
+        new.offers = compute_offers(new, refreshed, policy)
     if isinstance(event, Application | Purchase):
         decision = _handle_request(new, event, now, policy)
         if decision is not None:
@@ -168,6 +170,12 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
 
     previous_limits = previous.limits if previous is not None else [0] * len(PRODUCTS)
     limits = _rescore(new, new.limits, policy)
+    if refreshed is not None:
+        # A limit the refresh moved and the request left alone changed for the refresh's reason.
+        limits = [
+            before if before[0] == after[0] else after
+            for before, after in zip(refreshed, limits, strict=True)
+        ]
     new.offers = compute_offers(new, limits, policy)
 
     changed_at = event.occurred_at

@@ -133,8 +133,8 @@ def _candidate(
         limit, reason = rules.max_limit, LimitReason.PRODUCT_MAXIMUM
     if product == "bnpl" and thin_file(state) and limit > policy.rules.thin_file_bnpl_limit:
         limit, reason = policy.rules.thin_file_bnpl_limit, LimitReason.THIN_FILE
-    rebuilt = _rebuild_cap(state, product, rules, policy)
-    if rebuilt is not None and rebuilt < limit:
+    rebuilt = _rebuilt(state, product, rules, policy, limit)
+    if rebuilt < limit:
         limit, reason = rebuilt, LimitReason.REBUILDING
     if product in policy.guardrails.personal_loan_products:
         # A limit the guardrails would never let be borrowed is not shown: the limit is borrowable.
@@ -151,16 +151,17 @@ def _candidate(
     return limit, reason
 
 
-def _rebuild_cap(state: UserState, product: Product, rules: ProductPolicy, policy: Policy) -> int | None:
-    """After cooling-off, the limit climbs from the lowest tier to the full tiers over rebuild_days."""
+def _rebuilt(state: UserState, product: Product, rules: ProductPolicy, policy: Policy, limit: int) -> int:
+    """After cooling-off, the limit climbs from the lowest tier to the full ``limit`` over
+    rebuild_days; otherwise ``limit`` itself."""
     days = policy.rules.rebuild_days
     if state.cured_default_day < 0 or product not in policy.rules.cooling_off_products or not days:
-        return None
+        return limit
     since = local_day(state.clock, policy) - state.cured_default_day - policy.rules.cooling_off_days
-    if since >= days or not rules.limit_tiers:
-        return None
-    floor, top = rules.limit_tiers[0].limit, rules.max_limit
-    return floor + (top - floor) * max(0, since) // days
+    floor = rules.limit_tiers[0].limit if rules.limit_tiers else 0
+    if since >= days or limit <= floor:
+        return limit
+    return floor + (limit - floor) * max(0, since) // days
 
 
 def settle_limits(

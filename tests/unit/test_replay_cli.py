@@ -79,6 +79,10 @@ def test_replay_writes_every_output_with_its_type_and_dead_letters_bad_lines(log
     kinds = [o["type"] for o in outputs]
     assert kinds.count("decision") == 2
     assert {"score_changed", "limit_changed", "dead_letter"} <= set(kinds)
+    # Replay writes the offers too: each user's first event gives its whole picture.
+    offers = [o for o in outputs if o["type"] == "offer_changed"]
+    assert {o["user_id"] for o in offers} == {"u1", "u2"}
+    assert all(len(o["offers"]) == 4 for o in offers)
     dead = [o for o in outputs if o["type"] == "dead_letter"]
     assert [(d["source_topic"], d["offset"]) for d in dead] == [("replay", 3), ("replay", 5)]
     assert dead[0]["error"].startswith("not valid JSON") and dead[0]["raw"] == "{not json"

@@ -43,7 +43,8 @@ BANDS: Final = (
     (650, "650-699"),
     (700, "700-749"),
     (750, "750-799"),
-    (800, "800-950"),
+    (800, "800-849"),
+    (850, "850-950"),
 )
 BAD_DAYS_PAST_DUE: Final = 30
 
@@ -96,12 +97,17 @@ class PolicyRun:
 
     def summary(self) -> dict[str, Any]:
         scores = Counter(band_of(state.score) for state in self.states.values())
+        merchants = Counter(
+            band_of(state.merchant_score) for state in self.states.values() if state.merchant_points
+        )
         return {
             "policy_version": self.policy.version,
             "overall": self.overall.summary(),
             "by_product": {name: group.summary() for name, group in self.products.items()},
             "by_score_band": {name: group.summary() for name, group in self.bands.items()},
             "final_score_distribution": {name: scores.get(name, 0) for _, name in BANDS},
+            # Merchants scored by a merchant model (business_loan), at the end of the log.
+            "final_merchant_score_distribution": {name: merchants.get(name, 0) for _, name in BANDS},
         }
 
 

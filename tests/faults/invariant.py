@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 from schemas.producer import CreditEventProducer
-from schemas.topics import DEAD_LETTER, DECISIONS, EVENTS, LIMIT_CHANGES, OFFERS, SCORE_CHANGES
+from schemas.topics import DEAD_LETTER, EVENTS
+from schemas.topics import OUTPUT_TOPICS as CATALOGUE_OUTPUTS
 from streams.policy import default_policy
 from streams.testing import LocalWorker, committed_behind, read_topic, wait_until
 from streams.tools.dump import dump_topic
@@ -28,7 +29,7 @@ from streams.tools.replay import replay_lines
 
 __all__ = ["FaultReport", "Verdict", "check_invariant", "send_lines", "write_report"]
 
-OUTPUT_TOPICS = tuple(spec.name for spec in (DECISIONS, SCORE_CHANGES, LIMIT_CHANGES, OFFERS, DEAD_LETTER))
+OUTPUT_TOPICS = tuple(spec.name for spec in CATALOGUE_OUTPUTS)  # every output topic, as the catalogue says
 REPORT_DIR = Path(".cache") / "faults"
 
 

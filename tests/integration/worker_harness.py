@@ -7,14 +7,8 @@ from collections.abc import Iterable
 
 import orjson
 
-from schemas.topics import (
-    DEAD_LETTER,
-    DECISIONS,
-    INPUT_TOPICS,
-    LEGACY_INPUT_TOPICS,
-    LIMIT_CHANGES,
-    SCORE_CHANGES,
-)
+from schemas.topics import INPUT_TOPICS, LEGACY_INPUT_TOPICS
+from schemas.topics import OUTPUT_TOPICS as CATALOGUE_OUTPUTS
 from streams.testing import LocalWorker, committed_behind, read_topic, wait_until
 
 __all__ = [
@@ -27,7 +21,7 @@ __all__ = [
     "wait_until",
 ]
 
-OUTPUT_TOPICS = tuple(spec.name for spec in (DECISIONS, SCORE_CHANGES, LIMIT_CHANGES, DEAD_LETTER))
+OUTPUT_TOPICS = tuple(spec.name for spec in CATALOGUE_OUTPUTS)  # every output topic, as the catalogue says
 Worker = LocalWorker
 
 

@@ -28,6 +28,7 @@ RISK_CUTS = {
     LimitReason.SALES_FELL,
     LimitReason.COOLING_OFF,
     LimitReason.NOT_ELIGIBLE,
+    LimitReason.THIN_FILE,  # a declared income withdrawn, with no bill paid yet
 }
 
 

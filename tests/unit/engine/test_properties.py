@@ -1,5 +1,5 @@
 """Properties that hold for any sequence of events (hypothesis): balances, guardrails, idempotency,
-determinism."""
+determinism, cuts only on risk, offers that agree with limits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import PRODUCTS, Event
-from schemas.outputs import Decision
+from schemas.outputs import Decision, LimitChanged, LimitReason
 from streams.engine import UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy, default_policy
@@ -84,6 +84,15 @@ step = st.one_of(
             "due_date": st.dates(START.date() - timedelta(days=60), START.date() + timedelta(days=400)).map(
                 str
             ),
+        },
+        optional={"amount_due": amounts},
+    ),
+    st.fixed_dictionaries({"type": st.just("sale_refund"), "amount": amounts}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("invitation_changed"),
+            "product": st.just("installment_loan"),
+            "action": st.sampled_from(["granted", "revoked"]),
         }
     ),
     st.fixed_dictionaries(
@@ -161,6 +170,39 @@ def test_balances_and_guardrails_hold_after_every_event(
                     else state.monthly_income * 12 // guard.annual_income_divisor
                 )
                 assert personal <= income_cap
+
+
+# What may cut a limit: the risk signals, and what closes a product outright.
+RISK_CUTS = {
+    LimitReason.OVERDUE,
+    LimitReason.NON_PERFORMING,
+    LimitReason.ACCOUNT_FROZEN,
+    LimitReason.ACCOUNT_CLOSED,
+    LimitReason.VELOCITY,
+    LimitReason.INCOME_FELL,
+    LimitReason.SALES_FELL,
+    LimitReason.COOLING_OFF,
+    LimitReason.NOT_ELIGIBLE,
+    LimitReason.THIN_FILE,  # a declared income withdrawn, with no bill paid yet
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines, POLICIES)
+def test_limits_fall_only_on_risk_and_offers_agree_with_limits(
+    timeline: list[tuple[str, int, dict[str, Any], int]], policy: Policy
+) -> None:
+    states: dict[str, UserState] = {}
+    for item in build(timeline):
+        result = apply(states.get(item.user_id), item, policy)
+        state = states[item.user_id] = result.state
+        for change in result.outputs:
+            if isinstance(change, LimitChanged) and change.limit < change.previous_limit:
+                assert change.reason in RISK_CUTS, (item, change)
+        for index, (offer_state, reasons) in enumerate(state.offers):
+            assert (offer_state == "offered") == (not reasons)
+            if offer_state == "offered":
+                assert state.limits[index] > 0
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,6 +10,7 @@ and sends with ``acks=all`` and idempotence on, so a retried send is not duplica
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -23,7 +24,12 @@ from schemas.codec import encode, format_validation_error
 from schemas.events import EVENT_ADAPTER, Event
 from schemas.topics import topic_for_event_type
 
-__all__ = ["CreditEventProducer", "InvalidEventError", "ProducerError"]
+__all__ = ["CreditEventProducer", "InvalidEventError", "ProducerError", "new_traceparent"]
+
+
+def new_traceparent() -> str:
+    """A W3C trace context for a new trace, sampled: version 00, trace id, parent id, flags 01."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 class ProducerError(RuntimeError):
@@ -77,18 +83,34 @@ class CreditEventProducer:
                 format_validation_error(exc, event_type if isinstance(event_type, str) else None), event
             ) from None
 
-    def send(self, event: Mapping[str, Any] | BaseModel) -> FutureRecordMetadata:
-        """Validate and send one event; returns kafka-python's future (call .get() to wait)."""
-        valid = self.validate(event)
-        return self.send_bytes(valid.type, valid.user_id, encode(valid))
+    def send(
+        self, event: Mapping[str, Any] | BaseModel, traceparent: str | None = None
+    ) -> FutureRecordMetadata:
+        """Validate and send one event; returns kafka-python's future (call .get() to wait).
 
-    def send_bytes(self, event_type: str, user_id: str, value: bytes) -> FutureRecordMetadata:
+        The message carries a W3C ``traceparent`` header: the caller's (to continue its trace), or
+        a new trace's. The worker copies it onto every output for the event."""
+        valid = self.validate(event)
+        return self.send_bytes(valid.type, valid.user_id, encode(valid), traceparent)
+
+    def send_bytes(
+        self, event_type: str, user_id: str, value: bytes, traceparent: str | None = None
+    ) -> FutureRecordMetadata:
         """Send already-encoded bytes unvalidated (for dead-letter tests: ``produce --send-invalid``)."""
         topic = self.topic_prefix + topic_for_event_type(event_type)
+        headers = [("traceparent", (traceparent or new_traceparent()).encode())]
         try:
-            return self._producer.send(topic, key=user_id.encode(), value=value)
+            return self._producer.send(topic, key=user_id.encode(), value=value, headers=headers)
         except KafkaError as exc:
             raise ProducerError(f"sending to {topic} failed: {exc}") from exc
+
+    def partitions_for(self, topic: str) -> set[int] | None:
+        """The partition numbers of ``topic`` (None when Kafka does not know it)."""
+        try:
+            partitions: set[int] | None = self._producer.partitions_for(topic)
+        except KafkaError as exc:
+            raise ProducerError(f"cannot read the partitions of {topic}: {exc}") from exc
+        return partitions
 
     def flush(self, timeout: float | None = None) -> None:
         try:

@@ -1,5 +1,5 @@
 """`python -m streams` is the creditstream command line."""
 
-from streams.cli import main
+from streams.entry import main
 
 main()

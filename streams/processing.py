@@ -80,6 +80,9 @@ class Message:
     value: bytes | None
     timestamp: float | None = None  # the Kafka record timestamp, epoch seconds
     partitions: int | None = None  # the topic's partition count, for the partitioner check
+    # The record's headers, for the shell only (trace context onto the outputs); the engine never
+    # reads them, so replay, which has none, decides alike.
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(slots=True)

@@ -95,9 +95,20 @@ class LocalWorker:
             self.process.wait(10)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers or {})
+        return self.request(path, headers=headers)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        return self.request(path, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def request(
+        self, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 35
+    ) -> tuple[int, Any]:
+        """(status, parsed body) of a GET (or a POST with ``body``); (0, None) when nothing answers."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=body, headers=headers or {}
+        )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 body = response.read()
                 return response.status, _parse(body, response.headers.get_content_type())
         except urllib.error.HTTPError as error:

@@ -48,6 +48,7 @@ from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.parts import CreditApp
+from streams.worker.tracing import trace_headers
 
 __all__ = [
     "BATCH_MAX",
@@ -85,7 +86,10 @@ def _marker_key(partition: int) -> bytes:
 def _message(record: Any, partitions: int, *, milliseconds: bool) -> Message:
     """streams.processing's view of a record (faust's, or kafka-python's for a filled gap)."""
     stamp = record.timestamp / 1000 if milliseconds and record.timestamp is not None else record.timestamp
-    return Message(record.topic, record.partition, record.offset, record.key, record.value, stamp, partitions)
+    headers = tuple(trace_headers(record.headers))
+    return Message(
+        record.topic, record.partition, record.offset, record.key, record.value, stamp, partitions, headers
+    )
 
 
 async def _records_to_apply(parts: CreditApp, event: Any, filled: list[Any]) -> list[Message]:
@@ -168,17 +172,22 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
                     stored = users.get(user_id.encode())
                 return UserState.from_bytes(stored) if stored is not None else None
 
-            step = process(message, load, parts.policy, parts.challenger)
-            if step.state is not None and step.user_id is not None:
-                changed[step.user_id] = (step.state, event)
-            key = step.user_id.encode() if step.user_id is not None else message.key
-            for topic_name, record in step.outputs:
-                callback = (
-                    _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
-                )
-                await outputs[topic_name].send(key=key, value=record, callback=callback)
-            for shadow in step.shadow_decisions:
-                await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow))
+            where = {
+                "messaging.kafka.partition": message.partition or 0,
+                "messaging.kafka.offset": message.offset or 0,
+            }
+            with parts.tracing.event(message.topic, message.headers, where) as headers:
+                step = process(message, load, parts.policy, parts.challenger)
+                if step.state is not None and step.user_id is not None:
+                    changed[step.user_id] = (step.state, event)
+                key = step.user_id.encode() if step.user_id is not None else message.key
+                for topic_name, record in step.outputs:
+                    callback = (
+                        _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
+                    )
+                    await outputs[topic_name].send(key=key, value=record, headers=headers, callback=callback)
+                for shadow in step.shadow_decisions:
+                    await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow), headers=headers)
             _record(parts, message, step)
         markers[event.message.partition] = event
 
@@ -230,6 +239,7 @@ def forget_revoked(parts: CreditApp, revoked: Any) -> None:
     """
     parts.next_offsets.clear()
     parts.applied_through.clear()
+    parts.metrics.rebalances.inc()
     for tp in revoked:
         if parts.last_offsets.pop((tp.topic, tp.partition), None) is not None:
             with contextlib.suppress(KeyError):

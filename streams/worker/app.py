@@ -5,19 +5,20 @@ Agents (streams.worker.agents) and web pages (streams.worker.web) are installed 
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from schemas.topics import EVENTS, LEGACY_INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
 from streams.kafka.gaps import GapReader
-from streams.kafka.settings import Settings
+from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy
 from streams.worker.agents import install_agents
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
+from streams.worker.tracing import configure_tracing
 from streams.worker.web import install_web
 
 __all__ = ["CreditApp", "create_app"]
@@ -27,6 +28,10 @@ USERS_TABLE = "users"
 
 def create_app(settings: Settings, policy: Policy, challenger: Policy | None = None) -> CreditApp:
     """Build the app with its topics, table and metrics; install the agent and the web pages."""
+    try:
+        tracing = configure_tracing()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
@@ -53,7 +58,6 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         table_standby_replicas=settings.standby_replicas,
     )
     registry = CollectorRegistry()
-    setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="faust")
 
     def topic(name: str) -> Any:
         return app.topic(
@@ -86,10 +90,19 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         metrics=DomainMetrics.create(registry),
         registry=registry,
         gap_reader=GapReader(settings.bootstrap_servers, settings.kafka_python_config()),
+        tracing=tracing,
     )
+    parts.metrics.build_info.labels(_version(), policy.version).set(1)
     install_agents(parts)
     install_web(parts)
     return parts
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("creditstream")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _credentials(settings: Settings) -> Any:

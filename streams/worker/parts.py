@@ -12,6 +12,7 @@ from streams.kafka.gaps import GapReader
 from streams.kafka.settings import Settings
 from streams.policy import Policy
 from streams.worker.metrics import DomainMetrics
+from streams.worker.tracing import Tracing
 
 __all__ = ["CreditApp"]
 
@@ -32,7 +33,9 @@ class CreditApp:
     metrics: DomainMetrics
     registry: CollectorRegistry
     gap_reader: GapReader  # reads records the consumer skipped
+    tracing: Tracing  # trace context onto outputs, a span per event when OpenTelemetry is configured
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # for the lag gauge
     next_offsets: dict[int, int] = field(default_factory=dict)  # input partition -> next to apply
     applied_through: dict[int, int] = field(default_factory=dict)  # partition -> next, states written
     kafka_problem: str | None = None  # why Kafka is unreachable, from the probe; None when it answers
+    decision_client: Any = None  # schemas.decisions.DecisionClient for POST /v1/decisions, made on first use

@@ -1,4 +1,5 @@
-"""The worker's web endpoints: GET /users/{user_id}?lang=zh|en, /health, /ready (and /metrics)."""
+"""The worker's web endpoints: POST /v1/decisions, GET /users/{user_id}?lang=zh|en, /health, /ready,
+/metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import hmac
 from typing import Any
 
 from faust import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from schemas.codec import DecodeError, decode_event, encode
+from schemas.decisions import DecisionClient, DecisionTimeoutError
+from schemas.producer import InvalidEventError, ProducerError
 from schemas.topics import INPUT_TOPICS
 from streams.engine import UserState
 from streams.explain.texts import LANGUAGES
@@ -17,6 +22,26 @@ from streams.worker.user_view import user_view
 __all__ = ["KAFKA_PROBE_SECONDS", "install_web", "is_ready", "kafka_problem"]
 
 KAFKA_PROBE_SECONDS = 2.0
+DEFAULT_DECISION_TIMEOUT_SECONDS = 5.0
+MAX_DECISION_TIMEOUT_SECONDS = 30.0
+_TOKEN_NEEDED = "this endpoint needs the header Authorization: Bearer <CREDITSTREAM_API_TOKEN>"
+_client_lock = asyncio.Lock()
+
+
+async def _decision_client(parts: CreditApp) -> DecisionClient:
+    """The worker's one decision client, made on first use (it connects to Kafka)."""
+    async with _client_lock:
+        if parts.decision_client is None:
+            settings = parts.settings
+            parts.decision_client = await asyncio.to_thread(
+                DecisionClient,
+                settings.bootstrap_servers,
+                topic_prefix=settings.topic_prefix,
+                client_id=f"{settings.app_id}-decisions",
+                **settings.kafka_python_config(),
+            )
+        client: DecisionClient = parts.decision_client
+        return client
 
 
 def is_ready(parts: CreditApp) -> tuple[bool, dict[str, Any]]:
@@ -64,6 +89,10 @@ async def kafka_problem(bootstrap_servers: str, timeout_s: float = 2.0) -> str |
 def install_web(parts: CreditApp) -> None:
     app, users = parts.app, parts.users
 
+    @app.page("/metrics")
+    async def metrics(self: web.View, request: web.Request) -> web.Response:
+        return self.bytes(generate_latest(parts.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
     @app.page("/health")
     async def health(self: web.View, request: web.Request) -> web.Response:
         # The process is up (200) whatever Kafka does; the body says what it waits for.
@@ -82,14 +111,46 @@ def install_web(parts: CreditApp) -> None:
 
     token = parts.settings.api_token
 
+    @app.page("/v1/decisions")
+    class Decisions(web.View):
+        """POST a credit purchase or an application; the answer is its decision (200), the reasons
+        it is invalid (400), or 504 when no decision came in time. The request goes through
+        credit.events like any event, so replay reproduces the decision, and a retry with the same
+        event_id gets the original decision."""
+
+        async def post(self, request: web.Request) -> web.Response:
+            if token and not _bearer_matches(request, token):
+                return self.json({"error": _TOKEN_NEEDED}, status=401)
+            try:
+                timeout = float(request.query.get("timeout", DEFAULT_DECISION_TIMEOUT_SECONDS))
+            except ValueError:
+                timeout = -1.0
+            if not 0 < timeout <= MAX_DECISION_TIMEOUT_SECONDS:
+                limit = f"{MAX_DECISION_TIMEOUT_SECONDS:g}"
+                return self.json(
+                    {"error": f"timeout must be seconds above 0 and at most {limit}"}, status=400
+                )
+            event = decode_event(await request.read())
+            if isinstance(event, DecodeError):
+                return self.json({"error": event.reason}, status=400)
+            client = await _decision_client(parts)
+            try:
+                decision = await asyncio.to_thread(
+                    client.request_decision, event, timeout, request.headers.get("traceparent")
+                )
+            except InvalidEventError as exc:  # including NotARequestError
+                return self.json({"error": exc.errors}, status=400)
+            except DecisionTimeoutError as exc:
+                return self.json({"error": str(exc)}, status=504)
+            except ProducerError as exc:
+                return self.json({"error": str(exc)}, status=503)
+            return self.bytes(encode(decision), content_type="application/json")
+
     @app.page("/users/{user_id}")
     @app.table_route(table=users, match_info="user_id")
     async def user(self: web.View, request: web.Request, user_id: str) -> web.Response:
         if token and not _bearer_matches(request, token):
-            return self.json(
-                {"error": "this endpoint needs the header Authorization: Bearer <CREDITSTREAM_API_TOKEN>"},
-                status=401,
-            )
+            return self.json({"error": _TOKEN_NEEDED}, status=401)
         if user_id.startswith("\x00"):
             return self.json({"error": f"unknown user {user_id!r}"}, status=404)
         language = request.query.get("lang", "en")

@@ -39,7 +39,9 @@ class RecordingTopic:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
 
-    async def send(self, *, key: bytes | None, value: bytes, callback: Any = None) -> None:
+    async def send(
+        self, *, key: bytes | None, value: bytes, headers: Any = None, callback: Any = None
+    ) -> None:
         self.sent.append(value)
 
 

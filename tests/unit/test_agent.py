@@ -29,9 +29,13 @@ class RecordingTopic:
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
+        self.headers: list[Any] = []
 
-    async def send(self, *, key: bytes | None, value: bytes, callback: Any = None) -> None:
+    async def send(
+        self, *, key: bytes | None, value: bytes, headers: Any = None, callback: Any = None
+    ) -> None:
         self.sent.append((key, value))
+        self.headers.append(headers)
 
 
 @pytest.fixture()
@@ -76,6 +80,26 @@ def test_an_event_is_applied_stored_and_its_outputs_sent(parts: CreditApp) -> No
     assert [(key, orjson.loads(value)["request_event_id"]) for key, value in decisions] == [(b"u-1", "a-1")]
     assert parts.outputs[SCORE_CHANGES.name].sent
     assert parts.outputs[DEAD_LETTER.name].sent == []
+
+
+TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_every_output_carries_the_events_trace_context(parts: CreditApp) -> None:
+    """Decision, score, limit and offer changes, and a dead letter: each with the event's traceparent."""
+    agent = parts.app.agents["apply-events"]
+    headers = {"traceparent": TRACEPARENT, "unrelated": b"x"}
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION), headers=headers)
+            await context.put(key=b"u-1", value=b"{oops", headers=headers)
+
+    run(scenario())
+    sent = {name: topic.headers for name, topic in parts.outputs.items() if topic.headers}
+    assert {DECISIONS.name, SCORE_CHANGES.name, DEAD_LETTER.name, "credit.offers"} <= set(sent)
+    for name, per_record in sent.items():
+        assert all(h == [("traceparent", TRACEPARENT)] for h in per_record), (name, per_record)
 
 
 def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_applied(parts: CreditApp) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry
 
 from streams.kafka.settings import ENVIRONMENT
@@ -63,21 +62,43 @@ def test_prometheus_scrapes_the_worker_metrics() -> None:
     assert job["static_configs"][0]["targets"] == ["worker:6066"]
 
 
-def test_every_metric_the_dashboard_queries_exists() -> None:
+def dashboard_expressions() -> list[str]:
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "dashboards" / "creditstream.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def alert_expressions() -> list[str]:
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_the_alert_rules_cover_what_operators_need() -> None:
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    names = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert names == {
+        "CreditstreamWorkerDown",
+        "CreditstreamConsumerLagGrowing",
+        "CreditstreamDeadLettersRising",
+        "CreditstreamDecisionLatencyHigh",
+        "CreditstreamDeclineRateJump",
+        "CreditstreamNoEvents",
+    }
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+
+
+def test_every_metric_the_dashboard_and_the_alerts_query_exists() -> None:
     registry = CollectorRegistry()
     DomainMetrics.create(registry)
-    FaustMetrics.create(registry, "faust")
     known = set()
     for family in registry.collect():
         known.add(family.name)
         known.update(sample.name for sample in family.samples)
         known.update(f"{family.name}{suffix}" for suffix in ("_total", "_bucket", "_count", "_sum"))
-    dashboard = json.loads((REPO / "deploy" / "grafana" / "dashboards" / "creditstream.json").read_text())
     queried = {
         name
-        for panel in dashboard["panels"]
-        for target in panel["targets"]
-        for name in re.findall(r"\b(?:creditstream|faust)_[a-z_]+", target["expr"])
+        for expression in dashboard_expressions() + alert_expressions()
+        for name in re.findall(r"\b(?:creditstream|faust)_[a-z_]+", expression)
     }
     assert queried, "the dashboard queries no metric"
     assert queried <= known, f"unknown metrics: {sorted(queried - known)}"

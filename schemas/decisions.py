@@ -20,24 +20,24 @@ import queue
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
 from typing import Any, Final
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 from pydantic import BaseModel
 
 from schemas.codec import encode
-from schemas.events import Application, Purchase
+from schemas.events import Application, Event, Purchase
 from schemas.outputs import Decision
 from schemas.producer import CreditEventProducer, InvalidEventError, ProducerError
 from schemas.topics import DECISIONS
 
-__all__ = ["DecisionClient", "DecisionTimeoutError", "NotARequestError"]
+__all__ = ["DecisionClient", "DecisionTimeoutError", "NotARequestError", "not_a_request"]
 
 _POLL_MS: Final = 10  # how long the reader blocks per poll: bounds the added latency
 
@@ -49,6 +49,12 @@ class DecisionTimeoutError(TimeoutError):
 
 class NotARequestError(InvalidEventError):
     """The event gets no decision: only credit purchases and applications do."""
+
+
+def not_a_request(event: Event) -> str:
+    """Why an event gets no decision, for NotARequestError."""
+    funding = " with funding 'own'" if isinstance(event, Purchase) else ""
+    return f"type: only credit purchases and applications get a decision, not {event.type!r}{funding}"
 
 
 class DecisionClient:
@@ -84,6 +90,7 @@ class DecisionClient:
         self._waiting: dict[str, Future[Decision]] = {}
         self._lock = threading.Lock()
         self._assign_requests: queue.Queue[tuple[int, Future[None]]] = queue.Queue()
+        self._listening: set[int] = set()  # partitions the reader reads (from before any send to them)
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read, name="creditstream-decisions", daemon=True)
         self._reader.start()
@@ -98,41 +105,61 @@ class DecisionClient:
         Raises InvalidEventError (nothing sent) for an invalid event, NotARequestError for an event
         that gets no decision, ProducerError when Kafka cannot take it, and DecisionTimeoutError
         when no decision arrives within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        answer = self.submit(event, traceparent)
+        try:
+            return answer.result(timeout=timeout)
+        except FutureTimeout:
+            answer.cancel()
+            raise DecisionTimeoutError(self.timeout_message(answer, timeout)) from None
+
+    def submit(
+        self, event: Mapping[str, Any] | BaseModel, traceparent: str | None = None
+    ) -> Future[Decision]:
+        """Send the request without blocking; the future resolves to its decision (or to a
+        ProducerError). Cancel it to stop waiting. For callers that wait their own way (asyncio)."""
         valid = CreditEventProducer.validate(event)
         if not isinstance(valid, Application) and not (
             isinstance(valid, Purchase) and valid.funding == "credit"
         ):
-            raise NotARequestError(
-                f"type: only credit purchases and applications get a decision, not {valid.type!r}"
-                + (" with funding 'own'" if isinstance(valid, Purchase) else ""),
-                event,
-            )
+            raise NotARequestError(not_a_request(valid), event)
+        partition = self._partition_of(valid.user_id)
         answer: Future[Decision] = Future()
+        answer.event_id = valid.event_id  # type: ignore[attr-defined]  # for the timeout message
         with self._lock:
             self._waiting[valid.event_id] = answer
-        try:
-            self._listen(self._partition_of(valid.user_id), deadline)
-            sent = self._producer.send_bytes(valid.type, valid.user_id, encode(valid), traceparent)
+        answer.add_done_callback(lambda done: self._forget(valid.event_id, done))
+        value = encode(valid)
+
+        def send(_: object = None) -> None:
             try:
-                sent.get(timeout=max(0.001, deadline - time.monotonic()))
-            except KafkaTimeoutError:
-                raise DecisionTimeoutError(
-                    f"Kafka did not confirm event {valid.event_id!r} within {timeout}s; retrying with the "
-                    "same event_id is safe"
-                ) from None
-            except KafkaError as exc:
-                raise ProducerError(f"sending {valid.event_id!r} failed: {exc}") from exc
-            try:
-                return answer.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                raise DecisionTimeoutError(
-                    f"no decision for event {valid.event_id!r} within {timeout}s; it was sent and will be "
-                    "decided: retry with the same event_id to get that decision"
-                ) from None
-        finally:
-            with self._lock:
-                self._waiting.pop(valid.event_id, None)
+                sent = self._producer.send_bytes(valid.type, valid.user_id, value, traceparent)
+            except ProducerError as exc:
+                _settle(answer, exc)
+                return
+            sent.add_errback(
+                lambda exc: _settle(answer, ProducerError(f"sending {valid.event_id!r} failed: {exc}"))
+            )
+
+        if partition in self._listening:
+            send()  # the reader already reads this partition, from before any send
+        else:
+            ready: Future[None] = Future()
+            ready.add_done_callback(send)  # sent once the reader's position is taken
+            self._assign_requests.put((partition, ready))
+        return answer
+
+    @staticmethod
+    def timeout_message(answer: Future[Decision], timeout: float) -> str:
+        event_id = getattr(answer, "event_id", "?")
+        return (
+            f"no decision for event {event_id!r} within {timeout}s; it may still be decided: retry with the "
+            "same event_id to get that decision"
+        )
+
+    def _forget(self, event_id: str, answer: Future[Decision]) -> None:
+        with self._lock:
+            if self._waiting.get(event_id) is answer:
+                del self._waiting[event_id]
 
     def _partition_of(self, user_id: str) -> int:
         if self._partitions is None:
@@ -141,18 +168,6 @@ class DecisionClient:
                 raise ProducerError(f"topic {self._decisions_topic} does not exist (is the worker running?)")
             self._partitions = len(partitions)
         return int(murmur2(user_id.encode()) & 0x7FFFFFFF) % self._partitions
-
-    def _listen(self, partition: int, deadline: float) -> None:
-        """Make sure the reader reads ``partition`` from a position taken now, before the send."""
-        ready: Future[None] = Future()
-        self._assign_requests.put((partition, ready))
-        try:
-            ready.result(timeout=max(0.001, deadline - time.monotonic()))
-        except FutureTimeout:
-            raise DecisionTimeoutError(
-                f"could not start reading {self._decisions_topic} partition {partition} in time; "
-                "nothing was sent: retry with the same event_id"
-            ) from None
 
     # -- the reader thread -------------------------------------------------------------------------
 
@@ -188,6 +203,7 @@ class DecisionClient:
             self._consumer.seek_to_end(*fresh)
             for partition in fresh:
                 self._consumer.position(partition)  # resolve the end offset now, before the send
+            self._listening.update(new)
         for _, ready in requests:
             ready.set_result(None)
 
@@ -200,8 +216,8 @@ class DecisionClient:
             return
         with self._lock:
             waiting = self._waiting.get(request_id) if isinstance(request_id, str) else None
-        if waiting is not None and not waiting.done():
-            waiting.set_result(Decision.model_validate_json(value))
+        if waiting is not None:
+            _settle(waiting, Decision.model_validate_json(value))
 
     # -- lifetime ------------------------------------------------------------------------------------
 
@@ -218,3 +234,14 @@ class DecisionClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _settle(answer: Future[Decision], outcome: Decision | Exception) -> None:
+    """Resolve a waiting caller once; one that gave up (cancelled) is left alone."""
+    try:
+        if isinstance(outcome, Exception):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+    except InvalidStateError:
+        pass  # already resolved, or cancelled by a caller that stopped waiting

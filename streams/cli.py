@@ -372,5 +372,34 @@ def bench_worker_command(
     write_results(json_out, *results)
 
 
+@bench_app.command("decisions")
+def bench_decisions_command(
+    rate: Annotated[float, typer.Option(min=1, help="Requests a second, for each path.")] = 200,
+    seconds: Annotated[float, typer.Option(min=1, help="How long each path runs.")] = 20,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
+    / "decisions.json",
+) -> None:
+    """Synchronous decisions on a live worker (KAFKA_BOOTSTRAP_SERVERS): call-to-answer latency of
+    request_decision and of POST /v1/decisions at a steady request rate."""
+    import tempfile
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from streams.tools.bench import write_results
+    from streams.tools.bench_decisions import bench_decisions
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        KafkaAdminClient(bootstrap_servers=bootstrap).close()
+    except KafkaError as exc:
+        fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
+    with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
+        results = bench_decisions(bootstrap, rate, seconds, Path(workdir))
+    for result in results:
+        typer.echo(result.text())
+    write_results(json_out, *results)
+
+
 def main() -> None:
     app()

@@ -36,6 +36,7 @@ __all__ = [
     "bench_replay",
     "bench_worker",
     "ensure_simulated_log",
+    "percentile",
     "write_results",
 ]
 
@@ -203,9 +204,9 @@ def bench_worker(
             "workers": workers,
             "target_rate": rate,
             "decisions": len(latencies),
-            "p50_ms": _percentile(latencies, 0.50),
-            "p90_ms": _percentile(latencies, 0.90),
-            "p99_ms": _percentile(latencies, 0.99),
+            "p50_ms": percentile(latencies, 0.50),
+            "p90_ms": percentile(latencies, 0.90),
+            "p99_ms": percentile(latencies, 0.99),
             "max_ms": max(latencies, default=0),
         },
     )  # fmt: skip
@@ -235,7 +236,8 @@ def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> l
     return sorted(latencies)
 
 
-def _percentile(values: list[int], fraction: float) -> int:
+def percentile(values: list[int], fraction: float) -> int:
+    """The value at ``fraction`` of sorted ``values`` (0 for none)."""
     if not values:
         return 0
     return values[min(len(values) - 1, int(fraction * len(values)))]

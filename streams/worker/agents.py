@@ -43,6 +43,7 @@ from faust.types import Message as FaustMessage
 
 from schemas.codec import encode
 from schemas.events import INPUT_EVENT_TYPES
+from schemas.outputs import Decision
 from schemas.topics import DECISIONS, EVENTS, SHADOW_DECISIONS
 from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
@@ -157,6 +158,7 @@ def _ack_filled(parts: CreditApp, records: list[Any]) -> None:
 async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
     """Process a batch of faust events: outputs sent and flushed first, then states written."""
     users, outputs, metrics = parts.users, parts.outputs, parts.metrics
+    answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
     changed: dict[str, tuple[UserState, Any]] = {}
     markers: dict[int, Any] = {}  # partition -> an event of it (the context to write its marker in)
     filled: list[Any] = []
@@ -188,10 +190,20 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
                     await outputs[topic_name].send(key=key, value=record, headers=headers, callback=callback)
                 for shadow in step.shadow_decisions:
                     await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow), headers=headers)
+                if parts.pending_decisions:
+                    answered += [
+                        output
+                        for output in step.engine_outputs
+                        if isinstance(output, Decision) and output.request_event_id in parts.pending_decisions
+                    ]
             _record(parts, message, step)
         markers[event.message.partition] = event
 
     await parts.app.producer.flush()  # the outputs are in Kafka before any state says "applied"
+    for decision in answered:
+        waiting = parts.pending_decisions.get(decision.request_event_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(decision)
     for user_id, (state, event) in changed.items():
         stored = state.to_bytes()
         with _as_current(event):

@@ -38,4 +38,7 @@ class CreditApp:
     next_offsets: dict[int, int] = field(default_factory=dict)  # input partition -> next to apply
     applied_through: dict[int, int] = field(default_factory=dict)  # partition -> next, states written
     kafka_problem: str | None = None  # why Kafka is unreachable, from the probe; None when it answers
+    # Requests posted to /v1/decisions that this worker applies itself: request event id -> the
+    # future the agent resolves with the decision once it is in Kafka.
+    pending_decisions: dict[str, Any] = field(default_factory=dict)
     decision_client: Any = None  # schemas.decisions.DecisionClient for POST /v1/decisions, made on first use

@@ -8,14 +8,18 @@ import hmac
 from typing import Any
 
 from faust import web
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.codec import DecodeError, decode_event, encode
-from schemas.decisions import DecisionClient, DecisionTimeoutError
-from schemas.producer import InvalidEventError, ProducerError
-from schemas.topics import INPUT_TOPICS
+from schemas.decisions import DecisionClient, DecisionTimeoutError, NotARequestError, not_a_request
+from schemas.events import Application, Event, Purchase
+from schemas.outputs import Decision
+from schemas.producer import InvalidEventError, ProducerError, new_traceparent
+from schemas.topics import EVENTS, INPUT_TOPICS
 from streams.engine import UserState
 from streams.explain.texts import LANGUAGES
+from streams.processing import expected_partition
 from streams.worker.parts import CreditApp
 from streams.worker.user_view import user_view
 
@@ -26,6 +30,37 @@ DEFAULT_DECISION_TIMEOUT_SECONDS = 5.0
 MAX_DECISION_TIMEOUT_SECONDS = 30.0
 _TOKEN_NEEDED = "this endpoint needs the header Authorization: Bearer <CREDITSTREAM_API_TOKEN>"
 _client_lock = asyncio.Lock()
+
+
+def _owns(parts: CreditApp, user_id: str) -> bool:
+    """Whether this worker applies the user's events (it holds the user's input partition)."""
+    consumer = parts.app.consumer
+    if consumer is None:
+        return False
+    partition = expected_partition(user_id.encode(), parts.settings.partitions)
+    return TP(parts.settings.topic(EVENTS.name), partition) in consumer.assignment()
+
+
+async def _decide_here(parts: CreditApp, event: Event, traceparent: str, timeout: float) -> Decision:
+    """Send the request to credit.events and wait for this worker's agent to decide it: no second
+    read of Kafka. The agent resolves the wait once the decision is in Kafka."""
+    if not isinstance(event, Application) and not (isinstance(event, Purchase) and event.funding == "credit"):
+        raise NotARequestError(not_a_request(event), event)
+    waiting: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+    parts.pending_decisions[event.event_id] = waiting
+    try:
+        await parts.events_topic.send(
+            key=event.user_id.encode(), value=encode(event), headers=[("traceparent", traceparent.encode())]
+        )
+        return await asyncio.wait_for(waiting, timeout)
+    except TimeoutError:
+        raise DecisionTimeoutError(
+            f"no decision for event {event.event_id!r} within {timeout}s; it may still be decided: retry "
+            "with the same event_id to get that decision"
+        ) from None
+    finally:
+        if parts.pending_decisions.get(event.event_id) is waiting:
+            del parts.pending_decisions[event.event_id]
 
 
 async def _decision_client(parts: CreditApp) -> DecisionClient:
@@ -133,11 +168,17 @@ def install_web(parts: CreditApp) -> None:
             event = decode_event(await request.read())
             if isinstance(event, DecodeError):
                 return self.json({"error": event.reason}, status=400)
-            client = await _decision_client(parts)
+            traceparent = request.headers.get("traceparent") or new_traceparent()
             try:
-                decision = await asyncio.to_thread(
-                    client.request_decision, event, timeout, request.headers.get("traceparent")
-                )
+                if _owns(parts, event.user_id):
+                    decision = await _decide_here(parts, event, traceparent, timeout)
+                else:
+                    client = await _decision_client(parts)
+                    answer = client.submit(event, traceparent)
+                    try:
+                        decision = await asyncio.wait_for(asyncio.wrap_future(answer), timeout)
+                    except TimeoutError:
+                        raise DecisionTimeoutError(DecisionClient.timeout_message(answer, timeout)) from None
             except InvalidEventError as exc:  # including NotARequestError
                 return self.json({"error": exc.errors}, status=400)
             except DecisionTimeoutError as exc:

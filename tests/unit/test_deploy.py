@@ -34,7 +34,7 @@ def test_compose_runs_the_same_kafka_version_as_the_maven_broker() -> None:
 
 def test_compose_services_are_wired_and_health_checked() -> None:
     services = compose()["services"]
-    assert set(services) == {"kafka", "worker", "simulator", "prometheus", "grafana"}
+    assert set(services) == {"kafka", "worker", "simulator", "prometheus", "grafana", "kafka-ui", "e2e"}
     kafka_env = services["kafka"]["environment"]
     assert "DOCKER://kafka:19092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
@@ -46,6 +46,31 @@ def test_compose_services_are_wired_and_health_checked() -> None:
     for name, service in services.items():
         for mapping in service.get("ports", []):
             assert mapping.startswith("127.0.0.1:"), f"{name} publishes {mapping} beyond loopback"
+
+
+def test_the_ui_and_test_profiles_are_wired_to_the_stack() -> None:
+    services = compose()["services"]
+    ui = services["kafka-ui"]
+    assert ui["profiles"] == ["ui"] and ui["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert ui["environment"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == "kafka:19092"
+    e2e = services["e2e"]
+    assert e2e["profiles"] == ["test"]
+    assert e2e["depends_on"]["worker"]["condition"] == "service_healthy"  # the worker's /ready
+    assert e2e["build"]["target"] == "e2e" and services["worker"]["build"]["target"] == "worker"
+    env = e2e["environment"]
+    assert env["CREDITSTREAM_E2E_BOOTSTRAP"] == "kafka:19092"
+    assert env["CREDITSTREAM_E2E_WORKER_URL"] == "http://worker:6066"
+    assert env["CREDITSTREAM_E2E_TOKEN"] == services["worker"]["environment"]["CREDITSTREAM_API_TOKEN"]
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert "FROM worker AS e2e" in dockerfile and 'CMD ["tests/e2e", "-v"]' in dockerfile
+    assert dockerfile.rstrip().endswith("FROM worker")  # a plain build gives the worker image
+    assert (REPO / "tests" / "e2e" / "test_stack.py").exists()
+    # Only the default services start with a plain `docker compose up`.
+    assert {name for name, service in services.items() if "profiles" not in service} == {
+        "kafka", "worker", "simulator", "prometheus", "grafana"
+    }  # fmt: skip
+    mounts = services["prometheus"]["volumes"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
 
 
 def test_the_image_health_check_asks_the_workers_ready_endpoint() -> None:

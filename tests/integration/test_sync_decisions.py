@@ -19,6 +19,7 @@ from schemas.events import EVENT_ADAPTER
 from schemas.producer import CreditEventProducer, InvalidEventError
 from schemas.topics import ALL_TOPICS, EVENTS
 from streams.kafka.admin import ensure_topics
+from streams.processing import expected_partition
 from tests.integration.worker_harness import Worker, caught_up, wait_until
 
 pytestmark = pytest.mark.broker
@@ -130,3 +131,29 @@ def test_post_decisions_answers_with_the_decision_or_the_reasons(worker: Worker,
     decisions = [orjson.loads(line) for line in replayed if b'"decision"' in line]
     assert decision in decisions
     assert EVENT_ADAPTER.validate_python(request).event_id in {d["request_event_id"] for d in decisions}
+
+
+def test_post_decisions_answers_for_users_on_another_workers_partitions(
+    worker: Worker, tmp_path: Path
+) -> None:
+    """With two workers sharing the partitions, either answers for every user: its own agent for
+    the users it owns, the decision client (a read of credit.decisions) for the others."""
+    second = Worker(worker.bootstrap, worker.prefix, tmp_path / "state", tmp_path / "worker.log")
+    second.start()
+    try:
+        wait_until(
+            lambda: second.get("/ready")[1]["assigned_partitions"] < worker.partitions, 60, "a rebalance"
+        )
+        wait_until(
+            lambda: worker.get("/ready")[0] == 200 and second.get("/ready")[0] == 200, 60, "both ready"
+        )
+        users = {expected_partition(f"two-{n}".encode(), worker.partitions): f"two-{n}" for n in range(64)}
+        assert len(users) == worker.partitions  # a user on every partition
+        for user in users.values():
+            status, decision = second.post(
+                "/v1/decisions?timeout=20", orjson.dumps(purchase(user, amount="5"))
+            )
+            assert status == 200, decision
+            assert decision["user_id"] == user
+    finally:
+        second.stop()

@@ -77,10 +77,14 @@ def replay(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write outputs here (default: standard output).")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, max=256, help="Processes to shard users across (same output).")
+    ] = 1,
 ) -> None:
     """Replay a log of input events through the engine and write every output event as JSONL."""
     from streams.tools.progress import progress_bar
     from streams.tools.replay import replay_lines
+    from streams.tools.shard import replay_sharded
 
     loaded = policy_or_exit(policy)
     try:
@@ -92,14 +96,18 @@ def replay(
         sink: BinaryIO = out.open("wb") if out is not None else sys.stdout.buffer
     except OSError as exc:
         fail(f"cannot write output file {out}: {exc.strerror or exc}")
-    with source, progress_bar(f"replay {input_file.name}", size) as advance:
+    if jobs > 1:
+        source.close()
+        summary = replay_sharded(input_file, sink, loaded, jobs)
+    else:
+        with source, progress_bar(f"replay {input_file.name}", size) as advance:
 
-        def show_progress(line_number: int) -> None:
-            if line_number % 20_000 == 0:
-                advance(source.tell())
+            def show_progress(line_number: int) -> None:
+                if line_number % 20_000 == 0:
+                    advance(source.tell())
 
-        summary = replay_lines(source, sink, loaded, on_line=show_progress)
-        advance(size)
+            summary = replay_lines(source, sink, loaded, on_line=show_progress)
+            advance(size)
     sink.flush()
     if out is not None:
         sink.close()

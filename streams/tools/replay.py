@@ -20,7 +20,7 @@ from streams.policy import Policy
 from streams.processing import Message, Step, process, refuse
 from streams.tools.records import RECORD_PREFIX, RecordLineError, message_from_record_line
 
-__all__ = ["REPLAY_TOPIC", "ReplaySummary", "replay_lines", "replay_steps"]
+__all__ = ["REPLAY_TOPIC", "ReplaySummary", "replay_lines", "replay_numbered", "replay_steps"]
 
 REPLAY_TOPIC: Final = "replay"
 
@@ -49,9 +49,16 @@ def replay_steps(
     lines: Iterable[bytes], policy: Policy, states: dict[str, UserState] | None = None
 ) -> Iterator[tuple[int, Step]]:
     """(line number, step) for each line; ``states`` holds every user's state as the run goes."""
+    return replay_numbered(enumerate(lines, start=1), policy, states)
+
+
+def replay_numbered(
+    lines: Iterable[tuple[int, bytes]], policy: Policy, states: dict[str, UserState] | None = None
+) -> Iterator[tuple[int, Step]]:
+    """As replay_steps, for lines that carry their own line numbers (a shard of a log)."""
     table = states if states is not None else {}
     load = table.get
-    for number, line in enumerate(lines, start=1):
+    for number, line in lines:
         value = line.rstrip(b"\r\n")
         message = Message(REPLAY_TOPIC, None, number, None, value, None)
         if value.startswith(RECORD_PREFIX):  # a Kafka record, as `dump --records` wrote it

@@ -235,10 +235,14 @@ def backtest(
     report: Annotated[
         Path, typer.Option("--report", help="Directory for report.html and summary.json.")
     ] = Path("backtest-report"),
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, max=256, help="Processes to shard users across (same report).")
+    ] = 1,
 ) -> None:
     """Run two policies over the same log; report approval and bad rates, and every differing decision."""
     from streams.tools.backtest import run_backtest, write_report
     from streams.tools.progress import progress_bar
+    from streams.tools.shard import backtest_sharded
 
     champion_policy, challenger_policy = policy_or_exit(champion), policy_or_exit(challenger)
     if not events_file.is_file():
@@ -248,14 +252,18 @@ def backtest(
         return events_file.open("rb")
 
     report.mkdir(parents=True, exist_ok=True)
-    with (report / "differences.jsonl").open("wb") as differences, progress_bar("backtest", None) as advance:
-        result = run_backtest(
-            lines,
-            champion_policy,
-            challenger_policy,
-            differences,
-            on_line=lambda n: None if n % 20_000 else advance(n),
-        )
+    with (report / "differences.jsonl").open("wb") as differences:
+        if jobs > 1:
+            result = backtest_sharded(events_file, champion_policy, challenger_policy, differences, jobs)
+        else:
+            with progress_bar("backtest", None) as advance:
+                result = run_backtest(
+                    lines,
+                    champion_policy,
+                    challenger_policy,
+                    differences,
+                    on_line=lambda n: None if n % 20_000 else advance(n),
+                )
     html_path, summary_path = write_report(result, report)
     for name, run in (("champion", result.champion), ("challenger", result.challenger)):
         figures = run.overall.summary()

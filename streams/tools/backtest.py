@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -33,7 +33,7 @@ from streams.engine import UserState, apply
 from streams.engine.features import epoch_seconds
 from streams.policy import Policy
 
-__all__ = ["BANDS", "BacktestResult", "band_of", "run_backtest", "write_report"]
+__all__ = ["BANDS", "BacktestResult", "ByteSink", "band_of", "run_backtest", "write_report"]
 
 BANDS: Final = (
     (350, "350-499"),
@@ -47,6 +47,12 @@ BANDS: Final = (
     (850, "850-950"),
 )
 BAD_DAYS_PAST_DUE: Final = 30
+
+
+class ByteSink(Protocol):
+    """Where differing decisions are written, one JSON line each (a file, or a shard's tagger)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 def band_of(score: int) -> str:
@@ -70,6 +76,14 @@ class Group:
             if bad:
                 self.bad_users.add(decision.user_id)
 
+    def merge(self, other: Group) -> None:
+        """Add another shard's group (its users are other users)."""
+        self.decisions += other.decisions
+        self.approved += other.approved
+        self.approved_fen += other.approved_fen
+        self.approved_users |= other.approved_users
+        self.bad_users |= other.bad_users
+
     def summary(self) -> dict[str, Any]:
         return {
             "decisions": self.decisions,
@@ -90,24 +104,45 @@ class PolicyRun:
     overall: Group = field(default_factory=Group)
     products: dict[str, Group] = field(default_factory=lambda: {p: Group() for p in PRODUCTS})
     bands: dict[str, Group] = field(default_factory=lambda: {name: Group() for _, name in BANDS})
+    users: int = 0  # counted at close()
+    final_scores: Counter[str] = field(default_factory=Counter)
+    final_merchant_scores: Counter[str] = field(default_factory=Counter)
 
     def record(self, decision: Decision, bad: bool) -> None:
         for group in (self.overall, self.products[decision.product], self.bands[band_of(decision.score)]):
             group.add(decision, bad)
 
-    def summary(self) -> dict[str, Any]:
-        scores = Counter(band_of(state.score) for state in self.states.values())
-        merchants = Counter(
+    def close(self) -> None:
+        """Take the final score distributions and let the states go (they are large)."""
+        self.users += len(self.states)
+        self.final_scores.update(band_of(state.score) for state in self.states.values())
+        self.final_merchant_scores.update(
             band_of(state.merchant_score) for state in self.states.values() if state.merchant_points
         )
+        self.states = {}
+
+    def merge(self, other: PolicyRun) -> None:
+        """Add another shard's run of the same policy (over other users)."""
+        self.overall.merge(other.overall)
+        for name, group in other.products.items():
+            self.products[name].merge(group)
+        for name, group in other.bands.items():
+            self.bands[name].merge(group)
+        self.users += other.users
+        self.final_scores.update(other.final_scores)
+        self.final_merchant_scores.update(other.final_merchant_scores)
+
+    def summary(self) -> dict[str, Any]:
         return {
             "policy_version": self.policy.version,
             "overall": self.overall.summary(),
             "by_product": {name: group.summary() for name, group in self.products.items()},
             "by_score_band": {name: group.summary() for name, group in self.bands.items()},
-            "final_score_distribution": {name: scores.get(name, 0) for _, name in BANDS},
+            "final_score_distribution": {name: self.final_scores.get(name, 0) for _, name in BANDS},
             # Merchants scored by a merchant model (business_loan), at the end of the log.
-            "final_merchant_score_distribution": {name: merchants.get(name, 0) for _, name in BANDS},
+            "final_merchant_score_distribution": {
+                name: self.final_merchant_scores.get(name, 0) for _, name in BANDS
+            },
         }
 
 
@@ -125,7 +160,7 @@ class BacktestResult:
         return {
             "events": self.events,
             "invalid_lines": self.invalid_lines,
-            "users": len(self.champion.states),
+            "users": self.champion.users,
             "decisions_that_differ": self.differences,
             "champion": self.champion.summary(),
             "challenger": self.challenger.summary(),
@@ -137,18 +172,21 @@ def run_backtest(
     lines: Callable[[], Iterable[bytes]],
     champion: Policy,
     challenger: Policy,
-    differences_out: IO[bytes] | None = None,
+    differences_out: ByteSink | None = None,
     on_line: Callable[[int], None] | None = None,
     examples: int = 200,
+    keep: Callable[[bytes], bool] | None = None,
 ) -> BacktestResult:
     """Two passes over ``lines()``: the outcomes (30+ days past due), then both policies."""
     began = time.perf_counter()
     bad_times = _bad_times(lines())
     result = BacktestResult(PolicyRun(champion), PolicyRun(challenger))
     for number, line in enumerate(lines(), start=1):
-        event = decode_event(line.rstrip(b"\r\n"))
         if on_line is not None:
             on_line(number)
+        if keep is not None and not keep(line):
+            continue  # another shard's user
+        event = decode_event(line.rstrip(b"\r\n"))
         if isinstance(event, DecodeError):
             result.invalid_lines += 1
             continue
@@ -165,11 +203,13 @@ def run_backtest(
         first, second = decided
         if first is not None and second is not None and _differs(first, second):
             result.differences += 1
-            difference = _difference(first, second)
+            difference = _difference(first, second, number)
             if len(result.difference_examples) < examples:
                 result.difference_examples.append(difference)
             if differences_out is not None:
                 differences_out.write(orjson.dumps(difference) + b"\n")
+    result.champion.close()
+    result.challenger.close()
     result.seconds = time.perf_counter() - began
     return result
 
@@ -197,7 +237,7 @@ def _differs(a: Decision, b: Decision) -> bool:
     )
 
 
-def _difference(a: Decision, b: Decision) -> dict[str, Any]:
+def _difference(a: Decision, b: Decision, line: int) -> dict[str, Any]:
     def side(d: Decision) -> dict[str, Any]:
         return {
             "outcome": d.outcome,
@@ -209,6 +249,7 @@ def _difference(a: Decision, b: Decision) -> dict[str, Any]:
         }
 
     return {
+        "line": line,
         "request_event_id": a.request_event_id,
         "user_id": a.user_id,
         "product": a.product,

@@ -1,4 +1,5 @@
-"""`replay --jobs N`: users sharded across processes, outputs merged back into one job's order.
+"""`replay --jobs N` and `backtest --jobs N`: users sharded across processes, results merged back
+into one job's.
 
 A user's state depends only on that user's events, so the users of a log can be split between
 processes as Kafka splits them between partitions. Each job reads the whole log, applies the lines
@@ -16,6 +17,7 @@ from __future__ import annotations
 import heapq
 import json
 import multiprocessing
+import pickle
 import re
 import struct
 import tempfile
@@ -30,10 +32,11 @@ import orjson
 
 from streams.engine import UserState
 from streams.policy import Policy
+from streams.tools.backtest import BacktestResult, ByteSink, run_backtest
 from streams.tools.records import RECORD_PREFIX
 from streams.tools.replay import ReplaySummary, replay_numbered
 
-__all__ = ["replay_sharded", "shard_of"]
+__all__ = ["backtest_sharded", "replay_sharded", "shard_of"]
 
 _USER_ID: Final = re.compile(rb'"user_id"\s*:\s*"([^"\\]*)"')
 _HEADER: Final = struct.Struct("<QI")  # line number, record length
@@ -153,3 +156,84 @@ def _merge_summaries(directory: Path, jobs: int) -> ReplaySummary:
     outputs["dead_letter"] += summary.dead_letters
     summary.outputs = +outputs  # drop zero counts, as one job's summary does
     return summary
+
+
+def backtest_sharded(
+    path: Path,
+    champion: Policy,
+    challenger: Policy,
+    differences_out: ByteSink | None,
+    jobs: int,
+    examples: int = 200,
+) -> BacktestResult:
+    """Backtest ``path`` in ``jobs`` processes: the same report, and differences in log order."""
+    began = time.perf_counter()
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="creditstream-backtest-") as scratch:
+        directory = Path(scratch)
+        processes = [
+            context.Process(
+                target=_backtest_job,
+                args=(path, champion, challenger, jobs, job, directory, examples),
+                name=f"backtest-{job}",
+            )
+            for job in range(jobs)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        failed = [p.name for p in processes if p.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"backtest jobs failed: {', '.join(failed)}")
+        parts: list[BacktestResult] = []
+        for job in range(jobs):
+            with (directory / f"job-{job}.pickle").open("rb") as source:
+                parts.append(pickle.load(source))  # written by our own child process just now
+        result = parts[0]
+        for part in parts[1:]:
+            result.champion.merge(part.champion)
+            result.challenger.merge(part.challenger)
+            result.events += part.events
+            result.invalid_lines += part.invalid_lines
+            result.differences += part.differences
+        ordered = heapq.merge(*(part.difference_examples for part in parts), key=lambda d: int(d["line"]))
+        result.difference_examples = [d for _, d in zip(range(examples), ordered, strict=False)]
+        if differences_out is not None:
+            files = [_outputs(directory / f"differences-{job}.bin") for job in range(jobs)]
+            for _, line in heapq.merge(*files, key=lambda o: o[0]):
+                differences_out.write(line)
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _backtest_job(
+    path: Path, champion: Policy, challenger: Policy, jobs: int, job: int, directory: Path, examples: int
+) -> None:
+    def lines() -> BinaryIO:
+        return path.open("rb")
+
+    with (directory / f"differences-{job}.bin").open("wb") as differences:
+        tagged = _TaggedDifferences(differences)
+        result = run_backtest(
+            lines,
+            champion,
+            challenger,
+            tagged,
+            examples=examples,
+            keep=lambda line: shard_of(line.rstrip(b"\r\n"), jobs) == job,
+        )
+    with (directory / f"job-{job}.pickle").open("wb") as sink:
+        pickle.dump(result, sink)
+
+
+class _TaggedDifferences:
+    """A differences file that prefixes each JSON line with its log line number, for the merge."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+
+    def write(self, line: bytes) -> int:
+        number = orjson.loads(line)["line"]
+        self.sink.write(_HEADER.pack(number, len(line)))
+        return self.sink.write(line)

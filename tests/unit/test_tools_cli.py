@@ -146,6 +146,31 @@ def test_backtest_reports_both_policies_and_every_difference(event_log: Path, tm
     assert b"decisions differ" in result.stdout
 
 
+def test_backtest_sharded_across_jobs_reports_exactly_what_one_job_reports(
+    event_log: Path, tmp_path: Path
+) -> None:
+    reports = {}
+    for jobs in ("1", "3"):
+        report = tmp_path / f"report-{jobs}"
+        result = cli(
+            "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", STRICTER,
+            "--report", report, "--jobs", jobs,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        summary = json.loads((report / "summary.json").read_text())
+        del summary["seconds"]
+        reports[jobs] = (
+            summary,
+            (report / "differences.jsonl").read_bytes(),
+            (report / "report.html").read_text(),
+        )
+    assert reports["1"] == reports["3"]
+    summary, differences, _ = reports["1"]
+    assert summary["decisions_that_differ"] > 0 and summary["invalid_lines"] == 1
+    lines = [json.loads(line)["line"] for line in differences.splitlines()]
+    assert lines == sorted(lines)  # in log order
+
+
 def test_backtest_of_a_policy_against_itself_finds_no_difference(event_log: Path, tmp_path: Path) -> None:
     result = cli(
         "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", DEFAULT_POLICY_PATH,

@@ -362,30 +362,47 @@ def bench_replay_command(
 @bench_app.command("worker")
 def bench_worker_command(
     events: Annotated[int, typer.Option(min=1000, help="Backlog size for the throughput run.")] = 100_000,
-    rate: Annotated[float, typer.Option(min=1, help="Steady rate for the latency run, events/s.")] = 1000,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=1, help="Steady rate for the latency run, events/s (default: half the throughput)."),
+    ] = None,
     seconds: Annotated[float, typer.Option(min=1, help="Length of the latency run.")] = 60,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes in the consumer group.")] = 1,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A short run: 20,000 events and 20 s of steady rate.")
+    ] = False,
+    passthrough: Annotated[
+        bool, typer.Option(help="Also run the bare aiokafka passthrough on the same backlog.")
+    ] = True,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
     / "worker.json",
 ) -> None:
-    """One live worker on the broker (KAFKA_BOOTSTRAP_SERVERS): throughput, and latency at a steady rate."""
+    """Live workers on the broker (KAFKA_BOOTSTRAP_SERVERS): throughput against a bare aiokafka
+    passthrough on the same backlog, and latency at a steady rate."""
+    import json
     import tempfile
 
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from streams.tools.bench import bench_worker, write_results
+    from streams.tools.bench import bench_worker, summary_document
 
+    if quick:
+        events, seconds = 20_000, 20
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     try:
         KafkaAdminClient(bootstrap_servers=bootstrap).close()
     except KafkaError as exc:
         fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
-        results = bench_worker(bootstrap, events, rate, seconds, Path(workdir), workers)
-    for result in results:
+        throughput, latency = bench_worker(
+            bootstrap, events, rate, seconds, Path(workdir), workers, passthrough=passthrough
+        )
+    for result in (throughput, latency):
         typer.echo(result.text())
-    write_results(json_out, *results)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(summary_document(throughput, latency), indent=2) + "\n")
+    typer.echo(f"figures: {json_out}")
 
 
 @bench_app.command("decisions")

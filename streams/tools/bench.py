@@ -14,17 +14,19 @@ import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
+from kafka import KafkaConsumer, TopicPartition
 
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS
+from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LEGACY_INPUT_TOPICS
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
+from streams.tools.passthrough import run_passthrough
 from streams.tools.produce import Pacer
 from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
@@ -37,6 +39,7 @@ __all__ = [
     "bench_worker",
     "ensure_simulated_log",
     "percentile",
+    "summary_document",
     "write_results",
 ]
 
@@ -114,7 +117,13 @@ def bench_replay(log: Path, policy: Policy) -> BenchResult:
 
 
 def bench_worker(
-    bootstrap: str, events: int, rate: float, seconds: float, workdir: Path, workers: int = 1
+    bootstrap: str,
+    events: int,
+    rate: float | None,
+    seconds: float,
+    workdir: Path,
+    workers: int = 1,
+    passthrough: bool = False,
 ) -> tuple[BenchResult, BenchResult]:
     """Live workers on the broker: (sustained throughput on a backlog, latency at a steady rate).
 
@@ -122,23 +131,25 @@ def bench_worker(
 
     Throughput: ``events`` simulated events are produced first, then the workers start; the clock
     runs from every worker ready until their metrics count them all applied, and counts only the
-    events applied in that time (a worker that was ready first has already applied some). Latency:
-    then ``rate`` events a second for ``seconds`` seconds; each decision's latency is its record
-    timestamp minus its request's record timestamp (credit.events is stamped by the broker on
-    append, the decision at send; both on this machine's clock).
+    events applied in that time (a worker that was ready first has already applied some). With
+    ``passthrough``, the bare aiokafka loop (streams.tools.passthrough) then runs over the same
+    backlog, sending as many records per event as the workers wrote (outputs and changelog,
+    counted from the topics' end offsets). Latency: then ``rate`` events a second (half the
+    workers' measured throughput when None) for ``seconds`` seconds; each decision's latency is its
+    record timestamp minus its request's record timestamp (credit.events is stamped by the broker
+    on append, the decision at send; both on this machine's clock).
     """
     prefix = f"bench{int(time.time())}."
     policy = default_policy()
     backlog = list(Simulation(max(20, events // 120), 400, 1, policy, id_prefix="tp-").lines())[:events]
-    steady_count = int(rate * seconds)
-    steady = list(Simulation(max(20, steady_count // 60), 400, 2, policy, id_prefix="lat-").lines())[
-        :steady_count
-    ]
     settings = Settings.from_environment(
         {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CREDITSTREAM_TOPIC_PREFIX": prefix}
     )
+    peer_output = replace(DECISIONS, name=prefix + PASSTHROUGH_OUT)  # the peer's scratch output
     ensure_topics(
-        bootstrap, settings.partitions, topics=[replace(t, name=prefix + t.name) for t in ALL_TOPICS]
+        bootstrap,
+        settings.partitions,
+        topics=[replace(t, name=prefix + t.name) for t in ALL_TOPICS] + [peer_output],
     )
     with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
         for line in backlog:
@@ -180,7 +191,33 @@ def bench_worker(
                 "note": "events applied from the moment every worker was ready to the last applied",
             },
         )  # fmt: skip
+        if passthrough:
+            written = _records_written(bootstrap, prefix, {prefix + t.name for t in INPUT_AND_LEGACY})
+            per_event = written / len(backlog)
+            peer = run_passthrough(
+                bootstrap,
+                prefix + EVENTS.name,
+                prefix + PASSTHROUGH_OUT,
+                len(backlog),
+                per_event,
+                prefix + "peer",
+            )
+            throughput.details.update(
+                {
+                    "worker_records_per_event": round(per_event, 3),
+                    "passthrough_events_per_second": round(peer.events_per_second, 1),
+                    "passthrough_seconds": round(peer.seconds, 3),
+                    "passthrough_records_sent": peer.records_sent,
+                    "ratio_to_passthrough": round(throughput.events_per_second / peer.events_per_second, 3),
+                }
+            )
 
+        if rate is None:
+            rate = max(1.0, throughput.events_per_second / 2)
+        steady_count = int(rate * seconds)
+        steady = list(Simulation(max(20, steady_count // 60), 400, 2, policy, id_prefix="lat-").lines())[
+            :steady_count
+        ]
         pacer = Pacer(rate)
         sent_at = time.perf_counter()
         with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
@@ -211,6 +248,57 @@ def bench_worker(
         },
     )  # fmt: skip
     return throughput, latency
+
+
+PASSTHROUGH_OUT: Final = "bench.passthrough-out"
+INPUT_AND_LEGACY: Final = (EVENTS, *LEGACY_INPUT_TOPICS)
+
+
+def _records_written(bootstrap: str, prefix: str, inputs: set[str]) -> int:
+    """Records in every topic of this run but its inputs: outputs, changelog, markers."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        names = [t for t in consumer.topics() if t.startswith(prefix.rstrip(".")) and t not in inputs]
+        names = [t for t in names if not t.endswith(PASSTHROUGH_OUT)]
+        partitions = [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.beginning_offsets(partitions)
+        return int(sum(ends[tp] - starts[tp] for tp in partitions))
+    finally:
+        consumer.close()
+
+
+def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str, Any]:
+    """The figures a reader compares first, at the top level, then both results in full."""
+    details = throughput.details
+    return {
+        "worker_events_per_second": round(throughput.events_per_second, 1),
+        "passthrough_events_per_second": details.get("passthrough_events_per_second"),
+        "ratio_to_passthrough": details.get("ratio_to_passthrough"),
+        "worker_records_per_event": details.get("worker_records_per_event"),
+        "steady_rate": latency.details["target_rate"],
+        "p50_ms": latency.details["p50_ms"],
+        "p99_ms": latency.details["p99_ms"],
+        "machine": _machine(),
+        "versions": _versions(),
+        "results": [asdict(throughput), asdict(latency)],
+    }
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata  # noqa: PLC0415 - only when a benchmark writes its figures
+
+    found = {}
+    for package in ("creditstream", "faust-streaming", "aiokafka", "kafka-python", "pydantic", "orjson"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
 
 
 def backlog_measured(backlog: int, applied_at_start: int) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.tools.bench import bench_worker
+from streams.tools.bench import bench_worker, summary_document
 
 pytestmark = pytest.mark.broker
 
@@ -25,3 +25,30 @@ def test_two_worker_throughput_counts_only_events_applied_after_the_clock_starte
     assert throughput.events == 1000 - before
     assert throughput.events_per_second == pytest.approx(throughput.events / throughput.seconds)
     assert latency.details["workers"] == 2
+
+
+def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    throughput, latency = bench_worker(
+        bootstrap, events=1000, rate=None, seconds=2, workdir=tmp_path, passthrough=True
+    )
+    details = throughput.details
+    per_event = details["worker_records_per_event"]
+    assert per_event > 0.5  # outputs and the changelog: more than half a record per event
+    # The peer sent as many records per event as the worker wrote, over the whole backlog.
+    assert abs(details["passthrough_records_sent"] - per_event * 1000) <= 1
+    assert details["ratio_to_passthrough"] == pytest.approx(
+        throughput.events_per_second / details["passthrough_events_per_second"], rel=0.01
+    )
+    # Without a rate, the steady run is at half the measured throughput.
+    assert latency.details["target_rate"] == pytest.approx(max(1.0, throughput.events_per_second / 2))
+    document = summary_document(throughput, latency)
+    keys = {
+        "worker_events_per_second",
+        "passthrough_events_per_second",
+        "ratio_to_passthrough",
+        "steady_rate",
+    }
+    assert keys | {"p50_ms", "p99_ms", "machine", "versions"} <= set(document)
+    assert document["versions"]["aiokafka"] != "not installed"

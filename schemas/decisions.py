@@ -37,9 +37,17 @@ from schemas.outputs import Decision
 from schemas.producer import CreditEventProducer, InvalidEventError, ProducerError
 from schemas.topics import DECISIONS
 
-__all__ = ["DecisionClient", "DecisionTimeoutError", "NotARequestError", "not_a_request"]
+__all__ = ["DecisionClient", "DecisionTimeoutError", "NotARequestError", "PendingDecision", "not_a_request"]
 
 _POLL_MS: Final = 10  # how long the reader blocks per poll: bounds the added latency
+
+
+class PendingDecision(Future[Decision]):
+    """The decision a request waits for; it knows its request, for the messages about it."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__()
+        self.event_id = event_id
 
 
 class DecisionTimeoutError(TimeoutError):
@@ -114,7 +122,7 @@ class DecisionClient:
 
     def submit(
         self, event: Mapping[str, Any] | BaseModel, traceparent: str | None = None
-    ) -> Future[Decision]:
+    ) -> PendingDecision:
         """Send the request without blocking; the future resolves to its decision (or to a
         ProducerError). Cancel it to stop waiting. For callers that wait their own way (asyncio)."""
         valid = CreditEventProducer.validate(event)
@@ -123,8 +131,7 @@ class DecisionClient:
         ):
             raise NotARequestError(not_a_request(valid), event)
         partition = self._partition_of(valid.user_id)
-        answer: Future[Decision] = Future()
-        answer.event_id = valid.event_id  # type: ignore[attr-defined]  # for the timeout message
+        answer = PendingDecision(valid.event_id)
         with self._lock:
             self._waiting[valid.event_id] = answer
         answer.add_done_callback(lambda done: self._forget(valid.event_id, done))
@@ -150,7 +157,7 @@ class DecisionClient:
 
     @staticmethod
     def timeout_message(answer: Future[Decision], timeout: float) -> str:
-        event_id = getattr(answer, "event_id", "?")
+        event_id = answer.event_id if isinstance(answer, PendingDecision) else "?"
         return (
             f"no decision for event {event_id!r} within {timeout}s; it may still be decided: retry with the "
             "same event_id to get that decision"

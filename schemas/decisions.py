@@ -120,9 +120,7 @@ class DecisionClient:
             answer.cancel()
             raise DecisionTimeoutError(self.timeout_message(answer, timeout)) from None
 
-    def submit(
-        self, event: Mapping[str, Any] | BaseModel, traceparent: str | None = None
-    ) -> PendingDecision:
+    def submit(self, event: Mapping[str, Any] | BaseModel, traceparent: str | None = None) -> PendingDecision:
         """Send the request without blocking; the future resolves to its decision (or to a
         ProducerError). Cancel it to stop waiting. For callers that wait their own way (asyncio)."""
         valid = CreditEventProducer.validate(event)

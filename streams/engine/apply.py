@@ -107,12 +107,14 @@ def new_user(event: Event, policy: Policy) -> UserState:
 def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> list[Limit]:
     """Score the user by each model, then size and settle the limits (which it stores)."""
     sales = sum(state.sales.values())
+    card = policy.score
     state.score, state.factor_points = score(
-        compute_features(state, policy, sales, model_indices(policy, "consumer")), policy.score
+        compute_features(state, policy, sales, model_indices(policy, "consumer"), card.features_used), card
     )
     merchant_card = policy.merchant_score
     if merchant_card is not None and state.segment == "merchant":
-        features = compute_features(state, policy, sales, model_indices(policy, "merchant"))
+        indices = model_indices(policy, "merchant")
+        features = compute_features(state, policy, sales, indices, merchant_card.features_used)
         state.merchant_score, state.merchant_points = score(features, merchant_card)
     else:
         state.merchant_score, state.merchant_points = 0, []

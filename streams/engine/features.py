@@ -7,11 +7,12 @@ window (``prune`` runs when the clock's day moves), so a window's total is the s
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Final
 
 from streams.engine.state import UserState
-from streams.policy import Policy
+from streams.policy import FEATURES, Policy
 
 __all__ = [
     "SECONDS_PER_DAY",
@@ -92,42 +93,65 @@ def sales_stability_pct(sales: dict[int, int], today: int, long_days: int) -> fl
 
 
 def compute_features(
-    state: UserState, policy: Policy, sales: int, products: tuple[int, ...]
+    state: UserState,
+    policy: Policy,
+    sales: int,
+    products: tuple[int, ...],
+    needed: Collection[str] | None = None,
 ) -> dict[str, float | None]:
     """A scorecard's inputs, by the names the policy's factors use (``sales``: 90-day sales, fen).
 
     The repayment record (past due, late, on time) is that of ``products``, the indices of the
-    products the model scores: a merchant's business loan record is its own.
+    products the model scores: a merchant's business loan record is its own. ``needed``: the
+    features the card reads (None: all); the others are not computed, as this runs per event.
 
     None means the feature does not apply (it scores no points): utilisation with no line at all
     (a closed or defaulted account). It must not read 0%, the best band; nor the worst band, which
     would keep a cured user's limits at 0 for as long as anything is owed.
     """
-    spend = sum(state.spend.values())
-    total_limit = sum(state.limits)
-    dpd = max((state.days_past_due[i] for i in products), default=0)
+    wanted = FEATURE_NAMES if needed is None else needed
+    features: dict[str, float | None] = {}
     today = local_day(state.clock, policy)
-    window = policy.windows.late_history_days
-    worst_recent = max(
-        (next((d for day, d in state.delinquency_peaks[i] if today - day < window), 0) for i in products),
-        default=0,
-    )
-    shop_refunds = sum(state.shop_refunds.values())
-    return {
-        "days_past_due": dpd,
-        "worst_days_past_due_in_late_history": max(worst_recent, dpd),
-        "late_repayments_in_late_history": sum(
+    dpd = max((state.days_past_due[i] for i in products), default=0)
+    if "days_past_due" in wanted:
+        features["days_past_due"] = dpd
+    if "worst_days_past_due_in_late_history" in wanted:
+        window = policy.windows.late_history_days
+        worst_recent = max(
+            (next((d for day, d in state.delinquency_peaks[i] if today - day < window), 0) for i in products),
+            default=0,
+        )
+        features["worst_days_past_due_in_late_history"] = max(worst_recent, dpd)
+    if "late_repayments_in_late_history" in wanted:
+        features["late_repayments_in_late_history"] = sum(
             1 for _, product in state.late_repayments if product in products
-        ),
-        "on_time_repayments": sum(state.on_time[i] for i in products),
-        "utilisation_pct": _utilisation_pct(sum(state.outstanding), total_limit),
-        "applications_in_velocity_window": len(state.applications),
-        "bnpl_purchases_in_velocity_window": len(state.bnpl_purchases),
-        "refund_ratio_pct_in_long_window": (100 * sum(state.refunds.values()) / spend) if spend else 0,
-        "monthly_income": (state.monthly_income or 0) / 100,
-        "tenure_days": max(0, state.clock - state.opened_at) // SECONDS_PER_DAY,
-        "spend_in_long_window": spend / 100,
-        "sales_in_long_window": sales / 100,
-        "sales_stability_pct": sales_stability_pct(state.sales, today, policy.windows.long_days),
-        "shop_refund_ratio_pct_in_long_window": (100 * shop_refunds / sales) if sales else 0,
-    }
+        )
+    if "on_time_repayments" in wanted:
+        features["on_time_repayments"] = sum(state.on_time[i] for i in products)
+    if "utilisation_pct" in wanted:
+        features["utilisation_pct"] = _utilisation_pct(sum(state.outstanding), sum(state.limits))
+    if "applications_in_velocity_window" in wanted:
+        features["applications_in_velocity_window"] = len(state.applications)
+    if "bnpl_purchases_in_velocity_window" in wanted:
+        features["bnpl_purchases_in_velocity_window"] = len(state.bnpl_purchases)
+    if "refund_ratio_pct_in_long_window" in wanted or "spend_in_long_window" in wanted:
+        spend = sum(state.spend.values())
+        features["refund_ratio_pct_in_long_window"] = (
+            (100 * sum(state.refunds.values()) / spend) if spend else 0
+        )
+        features["spend_in_long_window"] = spend / 100
+    if "monthly_income" in wanted:
+        features["monthly_income"] = (state.monthly_income or 0) / 100
+    if "tenure_days" in wanted:
+        features["tenure_days"] = max(0, state.clock - state.opened_at) // SECONDS_PER_DAY
+    if "sales_in_long_window" in wanted:
+        features["sales_in_long_window"] = sales / 100
+    if "sales_stability_pct" in wanted:
+        features["sales_stability_pct"] = sales_stability_pct(state.sales, today, policy.windows.long_days)
+    if "shop_refund_ratio_pct_in_long_window" in wanted:
+        shop_refunds = sum(state.shop_refunds.values())
+        features["shop_refund_ratio_pct_in_long_window"] = (100 * shop_refunds / sales) if sales else 0
+    return features
+
+
+FEATURE_NAMES: Final = frozenset(FEATURES)

@@ -61,11 +61,15 @@ def non_performing(state: UserState, policy: Policy) -> bool:
 
 
 def non_performing_for(state: UserState, product: Product, policy: Policy) -> bool:
+    if not any(state.days_past_due):
+        return False  # the usual case, checked per product per event
     threshold = policy.rules.non_performing_days
     return any(state.days_past_due[i] >= threshold for i in blocking_indices(policy, product))
 
 
 def overdue_for(state: UserState, product: Product, policy: Policy) -> bool:
+    if not any(state.days_past_due):
+        return False
     return any(state.days_past_due[i] > 0 for i in blocking_indices(policy, product))
 
 

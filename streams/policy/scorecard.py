@@ -80,6 +80,11 @@ class ScorePolicy(StrictModel):
     top_factors: int = Field(3, ge=1, le=14)
     factors: list[Factor] = Field(min_length=1)
 
+    @cached_property
+    def features_used(self) -> frozenset[str]:
+        """The features this card's factors read: only these are computed per event."""
+        return frozenset(factor.feature for factor in self.factors)
+
     @model_validator(mode="after")
     def _range(self) -> Self:
         if not self.minimum < self.maximum:

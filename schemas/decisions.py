@@ -37,7 +37,14 @@ from schemas.outputs import Decision
 from schemas.producer import CreditEventProducer, InvalidEventError, ProducerError
 from schemas.topics import DECISIONS
 
-__all__ = ["DecisionClient", "DecisionTimeoutError", "NotARequestError", "PendingDecision", "not_a_request"]
+__all__ = [
+    "DecisionClient",
+    "DecisionTimeoutError",
+    "NotARequestError",
+    "PendingDecision",
+    "check_request",
+    "decision_timeout",
+]
 
 _POLL_MS: Final = 10  # how long the reader blocks per poll: bounds the added latency
 
@@ -59,10 +66,22 @@ class NotARequestError(InvalidEventError):
     """The event gets no decision: only credit purchases and applications do."""
 
 
-def not_a_request(event: Event) -> str:
-    """Why an event gets no decision, for NotARequestError."""
+def check_request(event: Event) -> None:
+    """NotARequestError unless the event gets a decision: a credit purchase or an application."""
+    if isinstance(event, Application) or (isinstance(event, Purchase) and event.funding == "credit"):
+        return
     funding = " with funding 'own'" if isinstance(event, Purchase) else ""
-    return f"type: only credit purchases and applications get a decision, not {event.type!r}{funding}"
+    raise NotARequestError(
+        f"type: only credit purchases and applications get a decision, not {event.type!r}{funding}", event
+    )
+
+
+def decision_timeout(event_id: str, timeout: float) -> DecisionTimeoutError:
+    """The error for a request whose decision did not come in time."""
+    return DecisionTimeoutError(
+        f"no decision for event {event_id!r} within {timeout}s; it may still be decided: retry with the "
+        "same event_id to get that decision"
+    )
 
 
 class DecisionClient:
@@ -118,16 +137,13 @@ class DecisionClient:
             return answer.result(timeout=timeout)
         except FutureTimeout:
             answer.cancel()
-            raise DecisionTimeoutError(self.timeout_message(answer, timeout)) from None
+            raise decision_timeout(answer.event_id, timeout) from None
 
     def submit(self, event: Mapping[str, Any] | BaseModel, traceparent: str | None = None) -> PendingDecision:
         """Send the request without blocking; the future resolves to its decision (or to a
         ProducerError). Cancel it to stop waiting. For callers that wait their own way (asyncio)."""
         valid = CreditEventProducer.validate(event)
-        if not isinstance(valid, Application) and not (
-            isinstance(valid, Purchase) and valid.funding == "credit"
-        ):
-            raise NotARequestError(not_a_request(valid), event)
+        check_request(valid)
         partition = self._partition_of(valid.user_id)
         answer = PendingDecision(valid.event_id)
         with self._lock:
@@ -152,14 +168,6 @@ class DecisionClient:
             ready.add_done_callback(send)  # sent once the reader's position is taken
             self._assign_requests.put((partition, ready))
         return answer
-
-    @staticmethod
-    def timeout_message(answer: Future[Decision], timeout: float) -> str:
-        event_id = answer.event_id if isinstance(answer, PendingDecision) else "?"
-        return (
-            f"no decision for event {event_id!r} within {timeout}s; it may still be decided: retry with the "
-            "same event_id to get that decision"
-        )
 
     def _forget(self, event_id: str, answer: Future[Decision]) -> None:
         with self._lock:

@@ -41,6 +41,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def broker_or_exit() -> str:
+    """KAFKA_BOOTSTRAP_SERVERS, once a broker there answers; else exit 1 saying how to start one."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        KafkaAdminClient(bootstrap_servers=bootstrap).close()
+    except KafkaError as exc:
+        fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
+    return bootstrap
+
+
 def policy_or_exit(path: Path | None) -> Policy:
     try:
         return load_policy(path)
@@ -382,18 +395,11 @@ def bench_worker_command(
     import json
     import tempfile
 
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     from streams.tools.bench import bench_worker, summary_document
 
     if quick:
         events, seconds = 20_000, 20
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    try:
-        KafkaAdminClient(bootstrap_servers=bootstrap).close()
-    except KafkaError as exc:
-        fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
+    bootstrap = broker_or_exit()
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
         throughput, latency = bench_worker(
             bootstrap, events, rate, seconds, Path(workdir), workers, passthrough=passthrough
@@ -416,17 +422,10 @@ def bench_decisions_command(
     request_decision and of POST /v1/decisions at a steady request rate."""
     import tempfile
 
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     from streams.tools.bench import write_results
     from streams.tools.bench_decisions import bench_decisions
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    try:
-        KafkaAdminClient(bootstrap_servers=bootstrap).close()
-    except KafkaError as exc:
-        fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
+    bootstrap = broker_or_exit()
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
         results = bench_decisions(bootstrap, rate, seconds, Path(workdir))
     for result in results:

@@ -35,6 +35,32 @@ class ReplaySummary:
     outputs: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
+    def count(self, step: Step) -> None:
+        """Count one line's step: applied, duplicate or dead letter, and its outputs by type."""
+        if step.dead_letter_kind is not None:
+            self.dead_letters += 1
+        elif step.duplicate:
+            self.duplicates += 1
+        else:
+            self.applied += 1
+        for output in step.engine_outputs:
+            self.outputs[output.type] += 1
+
+    def add(self, other: ReplaySummary) -> None:
+        """Add another shard's counts (over the same lines, other users)."""
+        self.lines = max(self.lines, other.lines)
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.dead_letters += other.dead_letters
+        self.users += other.users
+        self.outputs.update(other.outputs)
+
+    def finish(self, seconds: float) -> None:
+        """Count dead letters among the outputs, and take the time."""
+        self.outputs["dead_letter"] += self.dead_letters
+        self.outputs = +self.outputs  # no zero counts
+        self.seconds = seconds
+
     def text(self) -> str:
         rate = self.lines / self.seconds if self.seconds else 0.0
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(self.outputs.items())) or "none"
@@ -86,22 +112,12 @@ def replay_lines(
     write = out.write
     for number, step in replay_steps(lines, policy, states):
         summary.lines = number
-        if step.dead_letter_kind is not None:
-            summary.dead_letters += 1
-        elif step.duplicate:
-            summary.duplicates += 1
-        else:
-            summary.applied += 1
+        summary.count(step)
         for _, record in step.outputs:
             write(record)
             write(b"\n")
-        for output in step.engine_outputs:
-            summary.outputs[output.type] += 1
         if on_line is not None:
             on_line(number)
-    summary.outputs["dead_letter"] += summary.dead_letters
-    if not summary.outputs["dead_letter"]:
-        del summary.outputs["dead_letter"]
     summary.users = len(states)
-    summary.seconds = time.perf_counter() - began
+    summary.finish(time.perf_counter() - began)
     return summary

@@ -15,7 +15,6 @@ job 0, which writes its dead letter.
 from __future__ import annotations
 
 import heapq
-import json
 import multiprocessing
 import pickle
 import re
@@ -23,10 +22,9 @@ import struct
 import tempfile
 import time
 import zlib
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import orjson
 
@@ -70,20 +68,9 @@ def _user_of(line: bytes) -> bytes | None:
 def replay_sharded(path: Path, out: BinaryIO, policy: Policy, jobs: int) -> ReplaySummary:
     """Replay ``path`` in ``jobs`` processes; the output is the same bytes as one job's."""
     began = time.perf_counter()
-    context = multiprocessing.get_context("fork")  # the policy and the imports are shared as they are
     with tempfile.TemporaryDirectory(prefix="creditstream-replay-") as scratch:
         directory = Path(scratch)
-        processes = [
-            context.Process(target=_run_job, args=(path, policy, jobs, job, directory), name=f"replay-{job}")
-            for job in range(jobs)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        failed = [p.name for p in processes if p.exitcode != 0]
-        if failed:
-            raise RuntimeError(f"replay jobs failed: {', '.join(failed)}")
+        _run_jobs("replay", _replay_job, jobs, lambda job: (path, policy, jobs, job, directory))
         merged = heapq.merge(
             *(_outputs(directory / f"job-{job}.bin") for job in range(jobs)), key=lambda o: o[0]
         )
@@ -91,47 +78,59 @@ def replay_sharded(path: Path, out: BinaryIO, policy: Policy, jobs: int) -> Repl
         for _, record in merged:
             write(record)
             write(b"\n")
-        summary = _merge_summaries(directory, jobs)
-    summary.seconds = time.perf_counter() - began
+        summary = ReplaySummary()
+        for part in _results(directory, jobs):
+            summary.add(part)
+    summary.finish(time.perf_counter() - began)
     return summary
 
 
-def _run_job(path: Path, policy: Policy, jobs: int, job: int, directory: Path) -> None:
+def _run_jobs(
+    label: str, target: Callable[..., None], jobs: int, args: Callable[[int], tuple[Any, ...]]
+) -> None:
+    """Run ``target(*args(job))`` in one forked process per job (the policy and the imports are
+    shared as they are); each writes job-N.pickle. Raises when any job fails."""
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=target, args=args(job), name=f"{label}-{job}") for job in range(jobs)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{label} jobs failed: {', '.join(failed)}")
+
+
+def _results(directory: Path, jobs: int) -> list[Any]:
+    """What each job pickled, in job order (written by our own child processes just now)."""
+    parts = []
+    for job in range(jobs):
+        with (directory / f"job-{job}.pickle").open("rb") as source:
+            parts.append(pickle.load(source))
+    return parts
+
+
+def _replay_job(path: Path, policy: Policy, jobs: int, job: int, directory: Path) -> None:
     states: dict[str, UserState] = {}
     summary = ReplaySummary()
-    lines = 0
 
     def mine() -> Iterator[tuple[int, bytes]]:
-        nonlocal lines
         with path.open("rb") as source:
             for number, line in enumerate(source, start=1):
-                lines = number
+                summary.lines = number
                 if shard_of(line.rstrip(b"\r\n"), jobs) == job:
                     yield number, line
 
     with (directory / f"job-{job}.bin").open("wb") as sink:
         write, pack = sink.write, _HEADER.pack
         for number, step in replay_numbered(mine(), policy, states):
-            if step.dead_letter_kind is not None:
-                summary.dead_letters += 1
-            elif step.duplicate:
-                summary.duplicates += 1
-            else:
-                summary.applied += 1
+            summary.count(step)
             for _, record in step.outputs:
                 write(pack(number, len(record)))
                 write(record)
-            for output in step.engine_outputs:
-                summary.outputs[output.type] += 1
-    document = {
-        "lines": lines,
-        "applied": summary.applied,
-        "duplicates": summary.duplicates,
-        "dead_letters": summary.dead_letters,
-        "users": len(states),
-        "outputs": dict(summary.outputs),
-    }
-    (directory / f"job-{job}.json").write_text(json.dumps(document))
+    summary.users = len(states)
+    with (directory / f"job-{job}.pickle").open("wb") as sink:
+        pickle.dump(summary, sink)
 
 
 def _outputs(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -140,22 +139,6 @@ def _outputs(path: Path) -> Iterator[tuple[int, bytes]]:
         while header := read(_HEADER.size):
             number, length = _HEADER.unpack(header)
             yield number, read(length)
-
-
-def _merge_summaries(directory: Path, jobs: int) -> ReplaySummary:
-    summary = ReplaySummary()
-    outputs: Counter[str] = Counter()
-    for job in range(jobs):
-        document = json.loads((directory / f"job-{job}.json").read_text())
-        summary.lines = max(summary.lines, document["lines"])
-        summary.applied += document["applied"]
-        summary.duplicates += document["duplicates"]
-        summary.dead_letters += document["dead_letters"]
-        summary.users += document["users"]
-        outputs.update(document["outputs"])
-    outputs["dead_letter"] += summary.dead_letters
-    summary.outputs = +outputs  # drop zero counts, as one job's summary does
-    return summary
 
 
 def backtest_sharded(
@@ -168,28 +151,15 @@ def backtest_sharded(
 ) -> BacktestResult:
     """Backtest ``path`` in ``jobs`` processes: the same report, and differences in log order."""
     began = time.perf_counter()
-    context = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="creditstream-backtest-") as scratch:
         directory = Path(scratch)
-        processes = [
-            context.Process(
-                target=_backtest_job,
-                args=(path, champion, challenger, jobs, job, directory, examples),
-                name=f"backtest-{job}",
-            )
-            for job in range(jobs)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        failed = [p.name for p in processes if p.exitcode != 0]
-        if failed:
-            raise RuntimeError(f"backtest jobs failed: {', '.join(failed)}")
-        parts: list[BacktestResult] = []
-        for job in range(jobs):
-            with (directory / f"job-{job}.pickle").open("rb") as source:
-                parts.append(pickle.load(source))  # written by our own child process just now
+        _run_jobs(
+            "backtest",
+            _backtest_job,
+            jobs,
+            lambda job: (path, champion, challenger, jobs, job, directory, examples),
+        )
+        parts: list[BacktestResult] = _results(directory, jobs)
         result = parts[0]
         for part in parts[1:]:
             result.champion.merge(part.champion)

@@ -12,8 +12,8 @@ from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.codec import DecodeError, decode_event, encode
-from schemas.decisions import DecisionClient, DecisionTimeoutError, NotARequestError, not_a_request
-from schemas.events import Application, Event, Purchase
+from schemas.decisions import DecisionClient, DecisionTimeoutError, check_request, decision_timeout
+from schemas.events import Event
 from schemas.outputs import Decision
 from schemas.producer import InvalidEventError, ProducerError, new_traceparent
 from schemas.topics import EVENTS, INPUT_TOPICS
@@ -44,8 +44,7 @@ def _owns(parts: CreditApp, user_id: str) -> bool:
 async def _decide_here(parts: CreditApp, event: Event, traceparent: str, timeout: float) -> Decision:
     """Send the request to credit.events and wait for this worker's agent to decide it: no second
     read of Kafka. The agent resolves the wait once the decision is in Kafka."""
-    if not isinstance(event, Application) and not (isinstance(event, Purchase) and event.funding == "credit"):
-        raise NotARequestError(not_a_request(event), event)
+    check_request(event)
     waiting: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
     parts.pending_decisions[event.event_id] = waiting
     try:
@@ -54,10 +53,7 @@ async def _decide_here(parts: CreditApp, event: Event, traceparent: str, timeout
         )
         return await asyncio.wait_for(waiting, timeout)
     except TimeoutError:
-        raise DecisionTimeoutError(
-            f"no decision for event {event.event_id!r} within {timeout}s; it may still be decided: retry "
-            "with the same event_id to get that decision"
-        ) from None
+        raise decision_timeout(event.event_id, timeout) from None
     finally:
         if parts.pending_decisions.get(event.event_id) is waiting:
             del parts.pending_decisions[event.event_id]
@@ -178,7 +174,7 @@ def install_web(parts: CreditApp) -> None:
                     try:
                         decision = await asyncio.wait_for(asyncio.wrap_future(answer), timeout)
                     except TimeoutError:
-                        raise DecisionTimeoutError(DecisionClient.timeout_message(answer, timeout)) from None
+                        raise decision_timeout(answer.event_id, timeout) from None
             except InvalidEventError as exc:  # including NotARequestError
                 return self.json({"error": exc.errors}, status=400)
             except DecisionTimeoutError as exc:

@@ -8,13 +8,28 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from schemas.events import EVENT_ADAPTER, PRODUCTS, Event
-from schemas.outputs import Decision, LimitChanged, ScoreChanged
+from schemas.outputs import Decision, LimitChanged, LimitReason, ScoreChanged
 from streams.engine import Applied, UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy, default_policy, policy_with_overrides
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 1, 1, 10, 0, tzinfo=CST)
+# What may cut a limit: the risk signals, and what closes a product outright (issue 11).
+RISK_CUTS = frozenset(
+    {
+        LimitReason.OVERDUE,
+        LimitReason.NON_PERFORMING,
+        LimitReason.ACCOUNT_FROZEN,
+        LimitReason.ACCOUNT_CLOSED,
+        LimitReason.VELOCITY,
+        LimitReason.INCOME_FELL,
+        LimitReason.SALES_FELL,
+        LimitReason.COOLING_OFF,
+        LimitReason.NOT_ELIGIBLE,
+        LimitReason.THIN_FILE,  # a declared income withdrawn, with no bill paid yet
+    }
+)
 
 
 def event(**fields: Any) -> Event:

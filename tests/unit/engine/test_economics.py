@@ -15,21 +15,7 @@ from streams.engine.decisions import available
 from streams.policy import default_policy
 from streams.tools.simulate import Simulation
 from streams.worker.user_view import user_view
-from tests.unit.engine.builders import Timeline, decision_of, limit_changes
-
-# What may cut a limit: risk signals, and what closes a product outright.
-RISK_CUTS = {
-    LimitReason.OVERDUE,
-    LimitReason.NON_PERFORMING,
-    LimitReason.ACCOUNT_FROZEN,
-    LimitReason.ACCOUNT_CLOSED,
-    LimitReason.VELOCITY,
-    LimitReason.INCOME_FELL,
-    LimitReason.SALES_FELL,
-    LimitReason.COOLING_OFF,
-    LimitReason.NOT_ELIGIBLE,
-    LimitReason.THIN_FILE,  # a declared income withdrawn, with no bill paid yet
-}
+from tests.unit.engine.builders import RISK_CUTS, Timeline, decision_of, limit_changes
 
 
 def cuts(changes: list[LimitChanged]) -> list[LimitChanged]:

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import PRODUCTS, Event
-from schemas.outputs import Decision, LimitChanged, LimitReason
+from schemas.outputs import Decision, LimitChanged
 from streams.engine import UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy, default_policy
-from tests.unit.engine.builders import START, event, policy_with
+from tests.unit.engine.builders import RISK_CUTS, START, event, policy_with
 
 POLICY = default_policy()
 USERS = ("u-a", "u-b")
@@ -170,21 +170,6 @@ def test_balances_and_guardrails_hold_after_every_event(
                     else state.monthly_income * 12 // guard.annual_income_divisor
                 )
                 assert personal <= income_cap
-
-
-# What may cut a limit: the risk signals, and what closes a product outright.
-RISK_CUTS = {
-    LimitReason.OVERDUE,
-    LimitReason.NON_PERFORMING,
-    LimitReason.ACCOUNT_FROZEN,
-    LimitReason.ACCOUNT_CLOSED,
-    LimitReason.VELOCITY,
-    LimitReason.INCOME_FELL,
-    LimitReason.SALES_FELL,
-    LimitReason.COOLING_OFF,
-    LimitReason.NOT_ELIGIBLE,
-    LimitReason.THIN_FILE,  # a declared income withdrawn, with no bill paid yet
-}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

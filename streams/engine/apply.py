@@ -432,7 +432,8 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
         bill = state.bills[key] = [due, 0, _BILL_OPEN]
         while len(state.bills) > _BILLS_KEPT:
             del state.bills[min(state.bills, key=lambda k: int(k.partition(":")[2]))]
-    bill[1] += repayment.amount
+    # Replaced, never changed in place: a state's copy shares its bills (UserState.copy).
+    bill = state.bills[key] = [bill[0], bill[1] + repayment.amount, bill[2]]
     if bill[2] != _BILL_OPEN:
         return  # the bill has counted already: paying it again earns nothing more
     days_late = (local_date(now, policy) - repayment.due_date).days

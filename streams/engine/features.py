@@ -116,15 +116,13 @@ def compute_features(
     if "days_past_due" in wanted:
         features["days_past_due"] = dpd
     if "worst_days_past_due_in_late_history" in wanted:
-        window = policy.windows.late_history_days
-        worst_recent = max(
-            (next((d for day, d in state.delinquency_peaks[i] if today - day < window), 0) for i in products),
-            default=0,
+        features["worst_days_past_due_in_late_history"] = max(
+            _worst_recent(state.delinquency_peaks, products, today - policy.windows.late_history_days), dpd
         )
-        features["worst_days_past_due_in_late_history"] = max(worst_recent, dpd)
     if "late_repayments_in_late_history" in wanted:
-        features["late_repayments_in_late_history"] = sum(
-            1 for _, product in state.late_repayments if product in products
+        late = state.late_repayments
+        features["late_repayments_in_late_history"] = (
+            sum(1 for _, product in late if product in products) if late else 0
         )
     if "on_time_repayments" in wanted:
         features["on_time_repayments"] = sum(state.on_time[i] for i in products)
@@ -152,6 +150,18 @@ def compute_features(
         shop_refunds = sum(state.shop_refunds.values())
         features["shop_refund_ratio_pct_in_long_window"] = (100 * shop_refunds / sales) if sales else 0
     return features
+
+
+def _worst_recent(peaks_by_product: list[list[list[int]]], products: tuple[int, ...], too_old: int) -> int:
+    """The worst days past due reported after day ``too_old`` on ``products`` (peaks run oldest and
+    worst first, so the first recent one per product is its worst)."""
+    worst = 0
+    for index in products:
+        for day, days_past_due in peaks_by_product[index]:
+            if day > too_old:
+                worst = max(worst, days_past_due)
+                break
+    return worst
 
 
 FEATURE_NAMES: Final = frozenset(FEATURES)

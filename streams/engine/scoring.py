@@ -5,6 +5,8 @@ moved most.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from schemas.outputs import ScoreFactor
 from streams.policy.scorecard import ScorePolicy
 
@@ -14,7 +16,8 @@ __all__ = ["score", "top_factors"]
 def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:
     """(score, points per factor in the card's order); a feature that does not apply (None) scores 0."""
     points = [
-        0 if (value := features[factor.feature]) is None else factor.points(value) for factor in card.factors
+        0 if (value := features[feature]) is None else table[bisect_right(bounds, value)]
+        for feature, bounds, table in card.compiled
     ]
     return max(card.minimum, min(card.maximum, card.base + sum(points))), points
 

@@ -105,7 +105,11 @@ class UserState:
     offers: list[list[Any]] = field(default_factory=list)
 
     def copy(self) -> UserState:
-        """A copy whose containers are new: the engine never mutates the state it was given."""
+        """A copy whose containers are new: the engine never mutates the state it was given.
+
+        Shallow where it can be, since it runs per event: the engine never changes an item inside
+        these containers in place (a peak, a late repayment, a bill or an offer is replaced whole),
+        so new containers holding the same items are a full copy for it."""
         return UserState(
             self.user_id,
             self.segment,
@@ -121,9 +125,9 @@ class UserState:
             list(self.credit_balance),
             list(self.days_past_due),
             list(self.amount_overdue),
-            [[list(peak) for peak in peaks] for peaks in self.delinquency_peaks],
+            [list(peaks) for peaks in self.delinquency_peaks],
             list(self.on_time),
-            [list(late) for late in self.late_repayments],
+            list(self.late_repayments),
             dict(self.spend),
             dict(self.refunds),
             dict(self.sales),
@@ -136,10 +140,10 @@ class UserState:
             self.account_known,
             self.merchant_score,
             list(self.merchant_points),
-            {key: list(bill) for key, bill in self.bills.items()},
+            dict(self.bills),
             list(self.bnpl_purchases),
             dict(self.shop_refunds),
-            [[offer[0], list(offer[1])] for offer in self.offers],
+            list(self.offers),
         )
 
     # -- serialisation ------------------------------------------------------------------------

@@ -81,6 +81,11 @@ class ScorePolicy(StrictModel):
     factors: list[Factor] = Field(min_length=1)
 
     @cached_property
+    def compiled(self) -> tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...]:
+        """(feature, upper bounds, points) per factor in order: what scoring reads per event."""
+        return tuple((factor.feature, *factor.bin_table) for factor in self.factors)
+
+    @cached_property
     def features_used(self) -> frozenset[str]:
         """The features this card's factors read: only these are computed per event."""
         return frozenset(factor.feature for factor in self.factors)

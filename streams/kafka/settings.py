@@ -66,6 +66,11 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "10",
         "how long the group waits for a silent worker before moving its partitions elsewhere",
     ),
+    "CREDITSTREAM_STATE_CACHE_USERS": (
+        "100000",
+        "decoded states kept in memory for the users most recently applied (0: none); "
+        "a user's next event then skips the store read",
+    ),
 }
 
 N = TypeVar("N", int, float)
@@ -105,6 +110,7 @@ class Settings:
     api_token: str = field(default="", repr=False)
     record_retention_days: int = 1830
     standby_replicas: int = 1
+    state_cache_users: int = 100_000
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -164,6 +170,9 @@ class Settings:
             ),
             commit_interval_seconds=_seconds(
                 "CREDITSTREAM_COMMIT_INTERVAL_SECONDS", get("CREDITSTREAM_COMMIT_INTERVAL_SECONDS"), 0.1, 3600
+            ),
+            state_cache_users=_integer(
+                "CREDITSTREAM_STATE_CACHE_USERS", get("CREDITSTREAM_STATE_CACHE_USERS"), 0, 100_000_000
             ),
         )
 

@@ -157,7 +157,8 @@ def _ack_filled(parts: CreditApp, records: list[Any]) -> None:
 
 async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
     """Process a batch of faust events: outputs sent and flushed first, then states written."""
-    users, outputs, metrics = parts.users, parts.outputs, parts.metrics
+    users, metrics, state_cache = parts.users, parts.metrics, parts.state_cache
+    send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
     changed: dict[str, tuple[UserState, Any]] = {}
     markers: dict[int, Any] = {}  # partition -> an event of it (the context to write its marker in)
@@ -170,6 +171,9 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
                 held = changed.get(user_id)
                 if held is not None:
                     return held[0]
+                cached = state_cache.get(user_id)
+                if cached is not None:
+                    return cached
                 with _as_current(event):
                     stored = users.get(user_id.encode())
                 return UserState.from_bytes(stored) if stored is not None else None
@@ -184,12 +188,11 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
                     changed[step.user_id] = (step.state, event)
                 key = step.user_id.encode() if step.user_id is not None else message.key
                 for topic_name, record in step.outputs:
-                    callback = (
-                        _latency_callback(parts, message.timestamp) if topic_name == DECISIONS.name else None
-                    )
-                    await outputs[topic_name].send(key=key, value=record, headers=headers, callback=callback)
+                    delivery = await send(topic_name, key, record, headers)
+                    if topic_name == DECISIONS.name and message.timestamp:
+                        delivery.add_done_callback(_latency_callback(parts, message.timestamp))
                 for shadow in step.shadow_decisions:
-                    await outputs[SHADOW_DECISIONS.name].send(key=key, value=encode(shadow), headers=headers)
+                    await send(SHADOW_DECISIONS.name, key, encode(shadow), headers)
                 if parts.pending_decisions:
                     answered += [
                         output
@@ -208,6 +211,7 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
         stored = state.to_bytes()
         with _as_current(event):
             users[user_id.encode()] = stored
+        state_cache.put(user_id, state)
         metrics.state_bytes.observe(len(stored))
     for partition, event in markers.items():
         next_offset = parts.next_offsets[partition]
@@ -246,11 +250,13 @@ async def commit_applied(parts: CreditApp) -> None:
 def forget_revoked(parts: CreditApp, revoked: Any) -> None:
     """A rebalance took partitions away: forget what this worker knew of them.
 
-    Positions: a partition may come back after another worker applied it, so its marker is read
-    again then. Lag: its series is removed, or two workers would both report it.
+    Positions and states: a partition may come back after another worker applied it, so its marker
+    and its users' states are read from the table again then. Lag: its series is removed, or two
+    workers would both report it.
     """
     parts.next_offsets.clear()
     parts.applied_through.clear()
+    parts.state_cache.clear()
     parts.metrics.rebalances.inc()
     for tp in revoked:
         if parts.last_offsets.pop((tp.topic, tp.partition), None) is not None:
@@ -312,10 +318,8 @@ def _record(parts: CreditApp, message: Any, step: Step) -> None:
     metrics.record_outputs(step.engine_outputs, step.shadow_decisions)
 
 
-def _latency_callback(parts: CreditApp, record_timestamp: float | None) -> Any:
+def _latency_callback(parts: CreditApp, record_timestamp: float) -> Any:
     """Observe event-to-decision latency when the decision's send is acknowledged."""
-    if not record_timestamp:
-        return None
 
     def observe(_: Any) -> None:
         parts.metrics.latency.observe(max(0.0, time.time() - record_timestamp))

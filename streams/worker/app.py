@@ -18,6 +18,7 @@ from streams.policy import Policy
 from streams.worker.agents import install_agents
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
+from streams.worker.state_cache import StateCache
 from streams.worker.tracing import configure_tracing
 from streams.worker.web import install_web
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
             default=None,
         ),
         metrics=DomainMetrics.create(registry),
+        state_cache=StateCache(settings.state_cache_users),
         registry=registry,
         gap_reader=GapReader(settings.bootstrap_servers, settings.kafka_python_config()),
         tracing=tracing,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import faust
@@ -12,6 +14,7 @@ from streams.kafka.gaps import GapReader
 from streams.kafka.settings import Settings
 from streams.policy import Policy
 from streams.worker.metrics import DomainMetrics
+from streams.worker.state_cache import StateCache
 from streams.worker.tracing import Tracing
 
 __all__ = ["CreditApp"]
@@ -41,4 +44,23 @@ class CreditApp:
     # Requests posted to /v1/decisions that this worker applies itself: request event id -> the
     # future the agent resolves with the decision once it is in Kafka.
     pending_decisions: dict[str, Any] = field(default_factory=dict)
+    # Decoded states of recently applied users (exactly what the table holds for them).
+    state_cache: StateCache = field(default_factory=lambda: StateCache(0))
     decision_client: Any = None  # schemas.decisions.DecisionClient for POST /v1/decisions, made on first use
+
+    @cached_property
+    def output_topic_names(self) -> dict[str, str]:
+        """Catalogue name -> the topic's name on the cluster (with the prefix), per output."""
+        return {name: self.settings.topic(name) for name in self.outputs}
+
+    async def send_output(
+        self, name: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]:
+        """Send one output record (catalogue topic ``name``) straight to the Kafka producer, which
+        cost half of what faust's topic layer did per record; returns its delivery future. The
+        agent's flush waits for these as for every other send."""
+        producer: Any = self.app.producer
+        delivery: asyncio.Future[Any] = await producer.send(
+            self.output_topic_names[name], key, value, None, None, headers or None
+        )
+        return delivery

@@ -25,17 +25,24 @@ from streams.worker.parts import CreditApp
 
 
 class RecordingTopic:
-    """Stands in for an output topic: keeps what the agent sends."""
+    """Stands in for an output topic: keeps what the agent sends to it."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
         self.headers: list[Any] = []
 
-    async def send(
-        self, *, key: bytes | None, value: bytes, headers: Any = None, callback: Any = None
-    ) -> None:
-        self.sent.append((key, value))
-        self.headers.append(headers)
+
+def recording_sender(topics: dict[str, Any]) -> Any:
+    """Stands in for CreditApp.send_output: records each output on its topic, delivered at once."""
+
+    async def send(name: str, key: bytes | None, value: bytes, headers: Any) -> asyncio.Future[Any]:
+        topics[name].sent.append((key, value))
+        topics[name].headers.append(headers)
+        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered
+
+    return send
 
 
 @pytest.fixture()
@@ -53,6 +60,7 @@ def parts(tmp_path: Path) -> Iterator[CreditApp]:
     built.app.flow_control.resume()
     for name in list(built.outputs):
         built.outputs[name] = RecordingTopic()
+    built.send_output = recording_sender(built.outputs)  # type: ignore[method-assign]
     yield built
 
 
@@ -116,14 +124,17 @@ def test_a_bad_message_goes_to_the_dead_letter_topic_and_the_next_is_still_appli
     assert len(parts.outputs[DECISIONS.name].sent) == 1
 
 
-def test_a_revoked_partition_loses_its_lag_series_and_its_position(parts: CreditApp) -> None:
-    """Two workers must not both report a partition's lag after a rebalance moved it."""
+def test_a_revoked_partition_loses_its_lag_series_its_position_and_cached_states(parts: CreditApp) -> None:
+    """Two workers must not both report a partition's lag after a rebalance moved it, and a
+    partition that comes back is read from the table, not from states cached before it left."""
     lag = parts.metrics.consumer_lag
     for partition in (0, 1):
         parts.last_offsets[("credit.events", partition)] = 10
         lag.labels("credit.events", str(partition)).set(5)
     parts.next_offsets[0] = 11
     parts.applied_through[0] = 11
+    parts.state_cache.capacity = 10
+    parts.state_cache.put("u-1", UserState("u-1", "consumer", "active", 0, 0))
 
     forget_revoked(parts, {TP("credit.events", 0)})
 
@@ -140,3 +151,35 @@ def test_a_revoked_partition_loses_its_lag_series_and_its_position(parts: Credit
         == 5
     )
     assert parts.next_offsets == {} and parts.applied_through == {}
+    assert parts.state_cache.get("u-1") is None
+
+
+def test_a_users_next_event_reads_the_state_the_agent_cached_when_it_wrote_it(parts: CreditApp) -> None:
+    """The cache holds what the table holds: the second event of a user is applied on the state
+    the first one stored, without reading the table."""
+    agent = parts.app.agents["apply-events"]
+    parts.state_cache.capacity = 10
+    second = {**APPLICATION, "event_id": "a-2"}
+
+    async def flushed() -> None:  # test_context's producer never runs; the broker tests flush for real
+        return None
+
+    parts.app.producer.flush = flushed  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(200):  # the agent applies it with its batch, a few milliseconds on
+                if b"u-1" in parts.users.data:
+                    break
+                await asyncio.sleep(0.01)
+            cached = parts.state_cache.get("u-1")
+            assert cached is not None and cached.to_bytes() == parts.users.data[b"u-1"]
+            parts.users.data[b"u-1"] = b"not a state"  # a table read now would dead-letter the event
+            await context.put(key=b"u-1", value=orjson.dumps(second))
+
+    run(scenario())
+    assert parts.outputs[DEAD_LETTER.name].sent == []
+    decided = [orjson.loads(value)["request_event_id"] for _, value in parts.outputs[DECISIONS.name].sent]
+    assert decided == ["a-1", "a-2"]
+    assert "a-1" in UserState.from_bytes(parts.users.data[b"u-1"]).seen

@@ -1,0 +1,65 @@
+"""The compiled engine (mypyc, scripts/build-engine) decides exactly as the plain Python one, and
+a build that no longer matches its sources is never used."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from streams.engine import compiled
+from streams.engine.compiled import STAMP_NAME, sources_digest, use_compiled_engine
+
+HAS_COMPILER = shutil.which(str(sysconfig.get_config_var("CC") or "cc").split()[0]) is not None
+
+
+def _run(*args: str, engine: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CREDITSTREAM_ENGINE": engine}
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, check=True, timeout=600
+    )
+
+
+@pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler: scripts/setup leaves the engine plain Python")
+def test_setup_built_the_compiled_engine_and_it_is_the_one_that_runs() -> None:
+    which = _run("-c", "import streams.engine as e, streams.engine.apply as m; print(e.ENGINE)")
+    assert which.stdout.strip() == "compiled"
+    where = _run("-c", "import sys, streams.engine; print(sys.modules['streams.engine.apply'].__file__)")
+    assert "_compiled" in where.stdout and where.stdout.strip().endswith(".so")
+
+
+def test_compiled_and_plain_engines_give_the_same_outputs_byte_for_byte(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    _run("-m", "streams", "simulate", "--users", "150", "--days", "200", "--seed", "7", "--out", str(log))
+    outputs = {}
+    for engine in ("python", ""):
+        out = tmp_path / f"out-{engine or 'default'}.jsonl"
+        _run("-m", "streams", "replay", str(log), "--out", str(out), engine=engine)
+        outputs[engine] = out.read_bytes()
+    assert outputs["python"].count(b"\n") > 1000
+    assert outputs[""] == outputs["python"]
+
+
+def test_a_build_is_used_only_while_it_matches_the_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compiled, "COMPILED_DIR", tmp_path)
+    monkeypatch.delenv("CREDITSTREAM_ENGINE", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    path: list[str] = ["/the/sources"]
+    assert use_compiled_engine(path) == "python"  # no build at all
+    (tmp_path / STAMP_NAME).write_text("0" * 64 + "\n")  # built from other sources
+    assert use_compiled_engine(path) == "python"
+    assert path == ["/the/sources"]
+    (tmp_path / STAMP_NAME).write_text(sources_digest() + "\n")
+    monkeypatch.setenv("CREDITSTREAM_ENGINE", "python")
+    assert use_compiled_engine(path) == "python"  # forced plain
+    monkeypatch.delenv("CREDITSTREAM_ENGINE")
+    assert use_compiled_engine(path) == "compiled"
+    assert path == [str(tmp_path / "streams" / "engine"), "/the/sources"]
+    assert str(tmp_path) in sys.path

@@ -46,7 +46,7 @@ from streams.engine.features import (
     prune,
     prune_applications,
 )
-from streams.engine.limits import Limit, candidate_limits, model_indices, non_performing, settle_limits
+from streams.engine.limits import Limit, limits_now, model_indices, non_performing
 from streams.engine.offers import compute_offers
 from streams.engine.scoring import score, top_factors
 from streams.engine.state import StoredDecision, StoredPurchase, UserState
@@ -119,9 +119,7 @@ def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> li
     else:
         state.merchant_score, state.merchant_points = 0, []
     scores = {"consumer": state.score, "merchant": state.merchant_score}
-    limits = settle_limits(
-        state, previous_limits, candidate_limits(state, scores, policy, sales), scores, policy, sales
-    )
+    limits = limits_now(state, previous_limits, scores, policy, sales)
     state.limits = [limit for limit, _ in limits]
     return limits
 

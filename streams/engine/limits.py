@@ -18,11 +18,13 @@ from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
 __all__ = [
+    "MEMO_ENTRIES",
     "Limit",
     "blocking_indices",
     "candidate_limits",
     "cooling_off",
     "eligible",
+    "limits_now",
     "model_indices",
     "non_performing",
     "non_performing_for",
@@ -101,6 +103,53 @@ def personal_loan_income_cap(state: UserState, policy: Policy) -> int:
     if state.monthly_income is None:
         return guard.no_income_personal_loan_cap
     return state.monthly_income * 12 // guard.annual_income_divisor
+
+
+MEMO_ENTRIES: Final = 4096  # a few megabytes; measured as fast as 20,000
+
+
+def limits_now(
+    state: UserState, previous: list[int], scores: dict[str, int], policy: Policy, sales: int
+) -> list[Limit]:
+    """Sized, then settled against ``previous``: the limits to hold now.
+
+    Memoised on everything sizing and settling read, so that the many events that move none of it
+    (and the many users who share it) skip the work: status, segment, invitations, income, past
+    due, the cooling-off and rebuild clock, today's late bills, the thin-file test, the scores,
+    sales, the previous limits and the velocity signals.
+    """
+    today = local_day(state.clock, policy)
+    rules = policy.rules
+    cured = state.cured_default_day
+    late = state.late_repayments
+    key = (
+        "limits",
+        state.status,
+        state.segment,
+        tuple(state.invited),
+        state.monthly_income,
+        tuple(state.days_past_due),
+        cured,
+        today if cured >= 0 else -1,
+        tuple([index for day, index in late[-4:] if day == today]) if late else (),
+        any(state.on_time),
+        scores["consumer"],
+        scores["merchant"],
+        sales,
+        tuple(previous),
+        len(state.applications) >= rules.velocity_applications,
+        len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
+    )
+    memo = policy.memo
+    known: list[Limit] | None = memo.get(key)
+    if known is None:
+        known = settle_limits(
+            state, previous, candidate_limits(state, scores, policy, sales), scores, policy, sales
+        )
+        if len(memo) >= MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = known
+    return list(known)
 
 
 def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, sales: int) -> list[Limit]:

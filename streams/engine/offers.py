@@ -12,7 +12,9 @@ from typing import Any, Final
 
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason, Reason
+from streams.engine.features import local_day
 from streams.engine.limits import (
+    MEMO_ENTRIES,
     Limit,
     cooling_off,
     eligible,
@@ -36,8 +38,34 @@ _ZERO_LIMIT_REASON: Final = {
 
 
 def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> list[list[Any]]:
-    """[state, [reason codes]] per product, in PRODUCTS order."""
-    return [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits, strict=True)]
+    """[state, [reason codes]] per product, in PRODUCTS order.
+
+    Memoised (as ``limits_now``) on all it reads: status, segment, invitations, the thin-file
+    test, past due, the cooling-off clock and the limits. The offers are shared, never changed in
+    place (UserState.copy)."""
+    cured = state.cured_default_day
+    key = (
+        "offers",
+        state.status,
+        state.segment,
+        tuple(state.invited),
+        state.monthly_income is None,
+        any(state.on_time),
+        tuple(state.days_past_due),
+        cured,
+        local_day(state.clock, policy) if cured >= 0 else -1,
+        tuple(limits),
+    )
+    memo = policy.memo
+    known: list[list[Any]] | None = memo.get(key)
+    if known is None:
+        known = [
+            _offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits, strict=True)
+        ]
+        if len(memo) >= MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = known
+    return list(known)
 
 
 def _offer(state: UserState, product: Product, limit: Limit, policy: Policy) -> list[Any]:

@@ -111,19 +111,19 @@ MEMO_ENTRIES: Final = 4096  # a few megabytes; measured as fast as 20,000
 def limits_now(
     state: UserState, previous: list[int], scores: dict[str, int], policy: Policy, sales: int
 ) -> list[Limit]:
-    """Sized, then settled against ``previous``: the limits to hold now.
+    """Sized, then settled against ``previous``: the limits to hold now, per product.
 
-    Memoised on everything sizing and settling read, so that the many events that move none of it
-    (and the many users who share it) skip the work: status, segment, invitations, income, past
-    due, the cooling-off and rebuild clock, today's late bills, the thin-file test, the scores,
-    sales, the previous limits and the velocity signals.
+    Memoised per product on everything its sizing and settling read, so that the many events that
+    move none of it (and the many users who share it) skip the work: status, segment, invitations,
+    income, past due, the cooling-off and rebuild clock, today's late bills, the thin-file test,
+    the scores, the velocity signals, the product's previous limit, and sales for a product sized
+    from them (a merchant's sales move with every sale; the other products do not read them).
     """
     today = local_day(state.clock, policy)
     rules = policy.rules
     cured = state.cured_default_day
     late = state.late_repayments
-    key = (
-        "limits",
+    common = (
         state.status,
         state.segment,
         tuple(state.invited),
@@ -135,21 +135,23 @@ def limits_now(
         any(state.on_time),
         scores["consumer"],
         scores["merchant"],
-        sales,
-        tuple(previous),
         len(state.applications) >= rules.velocity_applications,
         len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
     )
     memo = policy.memo
-    known: list[Limit] | None = memo.get(key)
-    if known is None:
-        known = settle_limits(
-            state, previous, candidate_limits(state, scores, policy, sales), scores, policy, sales
-        )
-        if len(memo) >= MEMO_ENTRIES:
-            memo.clear()
-        memo[key] = known
-    return list(known)
+    limits: list[Limit] = []
+    for index, product in enumerate(PRODUCTS):
+        sized_by_sales = bool(policy.products[product].sales_share_tiers)
+        key = ("limit", index, previous[index], sales if sized_by_sales else -1, common)
+        known: Limit | None = memo.get(key)
+        if known is None:
+            candidate = _candidate(state, product, scores, policy, sales)
+            known = _settle(state, product, candidate, previous[index], scores, policy, sales, today)
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            memo[key] = known
+        limits.append(known)
+    return limits
 
 
 def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, sales: int) -> list[Limit]:
@@ -229,27 +231,39 @@ def settle_limits(
     the cut then names that signal. Otherwise the previous limit stays, within the ceilings that do
     not depend on the score (income, sales, product maximum, guardrails): a ceiling that has fallen
     below it cuts it, with INCOME_FELL, SALES_FELL or the ceiling's own reason."""
-    settled = []
     today = local_day(state.clock, policy)
-    for product, (limit, reason), before in zip(PRODUCTS, candidates, previous, strict=True):
-        if limit >= before or reason in _STRUCTURAL:
-            settled.append((limit, reason))
-            continue
-        signal = _risk_signal(state, product, policy, today)
-        if signal is None and policy.products[product].sales_share_tiers:
-            # Sized from the shop's sales and scored from its operating record, in which using the
-            # loan plays no part: a fall is the sales (or the record) falling.
-            signal = LimitReason.SALES_FELL
-        if signal is not None:
-            settled.append((limit, signal))
-            continue
-        best = {model: _UNBOUNDED_SCORE for model in scores}
-        ceiling, ceiling_reason = _candidate(state, product, best, policy, sales)
-        if ceiling >= before:
-            settled.append((before, reason))
-        else:
-            settled.append((max(limit, ceiling), _FELL.get(ceiling_reason, ceiling_reason)))
-    return settled
+    return [
+        _settle(state, product, candidate, before, scores, policy, sales, today)
+        for product, candidate, before in zip(PRODUCTS, candidates, previous, strict=True)
+    ]
+
+
+def _settle(
+    state: UserState,
+    product: Product,
+    candidate: Limit,
+    before: int,
+    scores: dict[str, int],
+    policy: Policy,
+    sales: int,
+    today: int,
+) -> Limit:
+    """One product's limit to hold (settle_limits)."""
+    limit, reason = candidate
+    if limit >= before or reason in _STRUCTURAL:
+        return candidate
+    signal = _risk_signal(state, product, policy, today)
+    if signal is None and policy.products[product].sales_share_tiers:
+        # Sized from the shop's sales and scored from its operating record, in which using the
+        # loan plays no part: a fall is the sales (or the record) falling.
+        signal = LimitReason.SALES_FELL
+    if signal is not None:
+        return limit, signal
+    best = {model: _UNBOUNDED_SCORE for model in scores}
+    ceiling, ceiling_reason = _candidate(state, product, best, policy, sales)
+    if ceiling >= before:
+        return before, reason
+    return max(limit, ceiling), _FELL.get(ceiling_reason, ceiling_reason)
 
 
 _UNBOUNDED_SCORE: Final = 10_000  # above every tier: what only the ceilings allow

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from schemas.codec import encode
 from schemas.money import yuan
 from schemas.outputs import (
     Decision,
@@ -391,6 +393,28 @@ def test_a_redelivered_request_gets_its_original_decision_again(user: Timeline) 
     again = user.borrow("cash_loan", "1000", event_id="a-1")
     assert again.outputs == [first]
     assert first.decision_id == decision_id("u-1", "a-1")
+
+
+@pytest.mark.parametrize(
+    ("user_id", "event_id"), [("u-1", "a-1"), ("商户-7", "e\x00x"), ("", ""), ("u" * 300, "9f1c-42")]
+)
+def test_a_decision_id_is_the_version_5_uuid_of_user_and_request(user_id: str, event_id: str) -> None:
+    namespace = uuid.UUID("2f0c6b4e-6a36-4c7e-9d8a-7c0f2b1d5e93")
+    assert decision_id(user_id, event_id) == str(uuid.uuid5(namespace, f"{user_id}\x00{event_id}"))
+
+
+def test_outputs_serialise_exactly_as_pydantics_own_construction_would(user: Timeline) -> None:
+    """The engine builds its outputs without model_construct, for speed: same fields, same order."""
+    outputs = [
+        *user.open(income="20000").outputs,
+        *user.borrow("cash_loan", "1000", event_id="a-1").outputs,
+        *user.at(days=40).overdue("cash_loan", 10, "300").outputs,
+    ]
+    assert {type(o).__name__ for o in outputs} >= {"Decision", "ScoreChanged", "LimitChanged", "OfferChanged"}
+    for output in outputs:
+        rebuilt = type(output).model_construct(**dict(output))
+        assert encode(output) == encode(rebuilt)
+        assert output == rebuilt and output.model_fields_set == set(type(output).model_fields)
 
 
 def test_a_user_without_account_opened_starts_from_the_default_profile() -> None:

@@ -22,5 +22,7 @@ def main() -> None:
         )
         sys.exit(2)
     from streams.cli import main as cli_main
+    from streams.gc_tuning import tune_gc
 
+    tune_gc()
     cli_main()

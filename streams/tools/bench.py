@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
 from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LEGACY_INPUT_TOPICS
+from streams.engine import ENGINE, UserState
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
@@ -106,13 +107,21 @@ def bench_decode(lines: list[bytes], repeat: int = 3) -> BenchResult:
 def bench_replay(log: Path, policy: Policy) -> BenchResult:
     """Replay the whole log into memory (writing included), as `creditstream replay` does."""
     sink = io.BytesIO()
+    states: dict[str, UserState] = {}
     began = time.perf_counter()
     with log.open("rb") as source:
-        summary = replay_lines(source, sink, policy)
+        summary = replay_lines(source, sink, policy, states=states)
     seconds = time.perf_counter() - began
+    state_bytes = sum(len(state.to_bytes()) for state in states.values())
     return BenchResult(
         "replay", summary.lines, seconds, summary.lines / seconds,
-        {"users": summary.users, "outputs": dict(summary.outputs), "output_bytes": sink.tell()},
+        {
+            "users": summary.users,
+            "outputs": dict(summary.outputs),
+            "output_bytes": sink.tell(),
+            "engine": ENGINE,
+            "state_bytes_per_user": round(state_bytes / len(states)) if states else 0,
+        },
     )  # fmt: skip
 
 
@@ -181,6 +190,8 @@ def bench_worker(
         wait_until(lambda: processed() >= len(backlog), 1800, "the backlog", interval=0.1)
         elapsed = time.perf_counter() - began
         measured = backlog_measured(len(backlog), applied_at_start)
+        state_writes = sum(w.metric_total("creditstream_state_bytes_count") for w in running)
+        state_bytes = sum(w.metric_total("creditstream_state_bytes_sum") for w in running)
         throughput = BenchResult(
             "worker-throughput", measured, elapsed, measured / elapsed,
             {
@@ -189,6 +200,11 @@ def bench_worker(
                 "backlog": len(backlog),
                 "applied_before_the_clock_started": applied_at_start,
                 "note": "events applied from the moment every worker was ready to the last applied",
+                # Every state written goes to the table's changelog: its mean size, and its bytes
+                # per input event (a user is written once per batch, however many events it had).
+                "state_bytes_per_write": round(state_bytes / state_writes) if state_writes else None,
+                "changelog_state_bytes_per_event": round(state_bytes / processed()),
+                "engine": ENGINE,
             },
         )  # fmt: skip
         if passthrough:
@@ -280,6 +296,8 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "passthrough_events_per_second": details.get("passthrough_events_per_second"),
         "ratio_to_passthrough": details.get("ratio_to_passthrough"),
         "worker_records_per_event": details.get("worker_records_per_event"),
+        "state_bytes_per_write": details.get("state_bytes_per_write"),
+        "changelog_state_bytes_per_event": details.get("changelog_state_bytes_per_event"),
         "steady_rate": latency.details["target_rate"],
         "p50_ms": latency.details["p50_ms"],
         "p99_ms": latency.details["p99_ms"],

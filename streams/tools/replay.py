@@ -104,10 +104,12 @@ def replay_lines(
     out: BinaryIO,
     policy: Policy,
     on_line: Callable[[int], None] | None = None,
+    states: dict[str, UserState] | None = None,
 ) -> ReplaySummary:
-    """Replay and write every output as a line; returns the summary."""
+    """Replay and write every output as a line; returns the summary. ``states``, when given, is
+    left holding every user's final state."""
     summary = ReplaySummary()
-    states: dict[str, UserState] = {}
+    states = {} if states is None else states
     began = time.perf_counter()
     write = out.write
     for number, step in replay_steps(lines, policy, states):

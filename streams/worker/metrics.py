@@ -93,7 +93,7 @@ class DomainMetrics:
             ),
             state_bytes=Histogram(
                 "creditstream_state_bytes",
-                "Size of a user's stored state (written to the changelog on every event)",
+                "Size of a user's stored state as written (to the table and its changelog, once per batch)",
                 buckets=(256, 512, 1024, 2048, 4096, 8192, 16384),
                 registry=registry,
             ),

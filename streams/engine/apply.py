@@ -288,7 +288,7 @@ def _handle_request(
     day = local_day(now, policy)
     if isinstance(event, Purchase):
         if event.funding == "own":
-            add_to_window(state, state.spend, day, event.amount, policy)
+            state.spend = add_to_window(state, state.spend, day, event.amount, policy)
             _remember_purchase(state, event.event_id, StoredPurchase(event.amount, 0, 0, day), policy)
             return None
         product: Product = "bnpl"
@@ -304,12 +304,13 @@ def _handle_request(
         if isinstance(event, Purchase):
             insort(state.bnpl_purchases, now)
             del state.bnpl_purchases[:-_BNPL_PURCHASES_KEPT]
-            add_to_window(state, state.spend, day, result.approved, policy)
+            state.spend = add_to_window(state, state.spend, day, result.approved, policy)
             _remember_purchase(state, event.event_id, StoredPurchase(result.approved, 0, 1, day), policy)
     available_after = available(state, product, result.limit, policy)
     stored = _store_decision(
         product, event, term, result, available_after, score_for(state, product, policy), policy
     )
+    state.decisions = dict(state.decisions)  # shared with the state it was copied from
     _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
     return _construct(
         Decision,
@@ -405,9 +406,9 @@ def _handle_fact(state: UserState, event: Event, now: int, policy: Policy) -> No
     elif isinstance(event, AccountStatus):
         state.status = event.status
     elif isinstance(event, Sale):
-        add_to_window(state, state.sales, day, event.amount, policy)
+        state.sales = add_to_window(state, state.sales, day, event.amount, policy)
     elif isinstance(event, SaleRefund):
-        add_to_window(state, state.shop_refunds, day, event.amount, policy)
+        state.shop_refunds = add_to_window(state, state.shop_refunds, day, event.amount, policy)
     elif isinstance(event, Refund):
         _apply_refund(state, event, day, policy)
     elif isinstance(event, Repayment):
@@ -439,8 +440,9 @@ def _refund_problem(state: UserState, refund: Refund) -> str | None:
 
 def _apply_refund(state: UserState, refund: Refund, day: int, policy: Policy) -> None:
     purchase = state.purchases[refund.purchase_event_id]
+    state.purchases = dict(state.purchases)  # shared with the state it was copied from
     state.purchases[refund.purchase_event_id] = purchase._replace(refunded=purchase.refunded + refund.amount)
-    add_to_window(state, state.refunds, day, refund.amount, policy)
+    state.refunds = add_to_window(state, state.refunds, day, refund.amount, policy)
     if purchase.by_credit:  # a credit purchase: the bnpl limit comes back
         index = PRODUCT_INDEX["bnpl"]
         repaid = min(refund.amount, state.outstanding[index])
@@ -460,6 +462,7 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
     state.credit_balance[index] += principal - paid
     due_day = repayment.due_date.toordinal() - _EPOCH_ORDINAL
     key = f"{index}:{due_day}"
+    state.bills = dict(state.bills)  # shared with the state it was copied from
     bill = state.bills.get(key)
     if bill is None:
         if owed == 0:
@@ -513,4 +516,5 @@ def _remember(memory: dict[str, V], key: str, bound: int, value: V) -> None:
 
 
 def _remember_purchase(state: UserState, event_id: str, purchase: StoredPurchase, policy: Policy) -> None:
+    state.purchases = dict(state.purchases)  # shared with the state it was copied from
     _remember(state.purchases, event_id, policy.memory.purchases, purchase)

@@ -42,10 +42,17 @@ def local_date(seconds: int, policy: Policy) -> date:
     return date.fromordinal(_EPOCH_ORDINAL + local_day(seconds, policy))
 
 
-def add_to_window(state: UserState, window: dict[int, int], day: int, amount: int, policy: Policy) -> None:
-    """Add to a day bucket; an amount from a day already outside the window is not counted."""
-    if day > local_day(state.clock, policy) - policy.windows.long_days:
-        window[day] = window.get(day, 0) + amount
+def add_to_window(
+    state: UserState, window: dict[int, int], day: int, amount: int, policy: Policy
+) -> dict[int, int]:
+    """The window with an amount added to its day's bucket: a new dict, for a state's windows are
+    shared with the state it was copied from (UserState.copy). An amount from a day already
+    outside the window is not counted (the window itself is returned)."""
+    if day <= local_day(state.clock, policy) - policy.windows.long_days:
+        return window
+    added = dict(window)
+    added[day] = window.get(day, 0) + amount
+    return added
 
 
 def prune_applications(state: UserState, policy: Policy) -> None:
@@ -61,9 +68,10 @@ def prune(state: UserState, policy: Policy) -> None:
     """Drop what has aged out of the day windows; run when the clock's day moves."""
     today = local_day(state.clock, policy)
     first_kept = today - policy.windows.long_days + 1
-    for window in (state.spend, state.refunds, state.sales, state.shop_refunds):
-        for day in [d for d in window if d < first_kept]:
-            del window[day]
+    state.spend = _pruned(state.spend, first_kept)
+    state.refunds = _pruned(state.refunds, first_kept)
+    state.sales = _pruned(state.sales, first_kept)
+    state.shop_refunds = _pruned(state.shop_refunds, first_kept)
     late_first = today - policy.windows.late_history_days + 1
     if state.late_repayments and state.late_repayments[0][0] < late_first:
         state.late_repayments = [late for late in state.late_repayments if late[0] >= late_first]
@@ -71,8 +79,17 @@ def prune(state: UserState, policy: Policy) -> None:
         if peaks and peaks[0][0] < late_first:
             state.delinquency_peaks[index] = [peak for peak in peaks if peak[0] >= late_first]
     purchase_first = today - policy.memory.purchase_days + 1
-    for event_id in [k for k, p in state.purchases.items() if p.day < purchase_first]:
-        del state.purchases[event_id]
+    purchases = state.purchases
+    if any(p.day < purchase_first for p in purchases.values()):
+        state.purchases = {k: p for k, p in purchases.items() if p.day >= purchase_first}
+
+
+def _pruned(window: dict[int, int], first_kept: int) -> dict[int, int]:
+    """The window without the days before ``first_kept``: itself when none are (it may be shared
+    with an earlier state, so it is never changed in place)."""
+    if all(day >= first_kept for day in window):
+        return window
+    return {day: amount for day, amount in window.items() if day >= first_kept}
 
 
 def _utilisation_pct(outstanding: int, total_limit: int) -> float | None:

@@ -109,7 +109,9 @@ class UserState:
 
         Shallow where it can be, since it runs per event: the engine never changes an item inside
         these containers in place (a peak, a late repayment, a bill or an offer is replaced whole),
-        so new containers holding the same items are a full copy for it."""
+        so new containers holding the same items are a full copy for it. The day windows and the
+        decision, purchase and bill memories are shared outright, copied on write by the engine
+        (a sale, the most common event, touches none but the sales window)."""
         return UserState(
             self.user_id,
             self.segment,
@@ -128,21 +130,21 @@ class UserState:
             [list(peaks) for peaks in self.delinquency_peaks],
             list(self.on_time),
             list(self.late_repayments),
-            dict(self.spend),
-            dict(self.refunds),
-            dict(self.sales),
+            self.spend,
+            self.refunds,
+            self.sales,
             list(self.applications),
             dict(self.seen),
-            dict(self.decisions),  # values are tuples: shared, never mutated
-            dict(self.purchases),
+            self.decisions,  # copied on write, as the windows, purchases and bills
+            self.purchases,
             self.input_offset,
             self.cured_default_day,
             self.account_known,
             self.merchant_score,
             list(self.merchant_points),
-            dict(self.bills),
+            self.bills,
             list(self.bnpl_purchases),
-            dict(self.shop_refunds),
+            self.shop_refunds,
             list(self.offers),
         )
 

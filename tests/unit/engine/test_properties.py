@@ -230,3 +230,20 @@ def test_state_survives_its_own_serialisation(timeline: list[tuple[str, int, dic
         stored[item.user_id] = result.state.to_bytes()
         through_bytes.extend(result.outputs)
     assert through_bytes == in_memory
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines)
+def test_apply_never_changes_the_state_it_is_given(
+    timeline: list[tuple[str, int, dict[str, Any], int]],
+) -> None:
+    """States share containers with the state they were copied from (copy on write): every
+    earlier state stays exactly as it was, whatever came after it (a challenger decides on it)."""
+    states: dict[str, UserState] = {}
+    history: list[tuple[UserState, bytes]] = []
+    for item in build(timeline):
+        before = states.get(item.user_id)
+        if before is not None:
+            history.append((before, before.to_bytes()))
+        states[item.user_id] = apply(before, item, POLICY).state
+    assert all(state.to_bytes() == stored for state, stored in history)

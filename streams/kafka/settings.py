@@ -67,9 +67,9 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "how long the group waits for a silent worker before moving its partitions elsewhere",
     ),
     "CREDITSTREAM_STATE_CACHE_USERS": (
-        "100000",
-        "decoded states kept in memory for the users most recently applied (0: none); "
-        "a user's next event then skips the store read",
+        "10000",
+        "decoded states kept in memory for the users most recently applied, about 20 KB each "
+        "(0: none); a user's next event then skips the store read and decode",
     ),
 }
 
@@ -110,7 +110,7 @@ class Settings:
     api_token: str = field(default="", repr=False)
     record_retention_days: int = 1830
     standby_replicas: int = 1
-    state_cache_users: int = 100_000
+    state_cache_users: int = 10_000
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

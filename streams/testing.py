@@ -6,6 +6,7 @@ can share one broker without seeing each other's messages.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -24,7 +25,41 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams.kafka.reading import TopicNotFoundError, iter_records
 
-__all__ = ["LocalWorker", "committed_behind", "free_port", "read_records", "read_topic", "wait_until"]
+__all__ = [
+    "LocalWorker",
+    "RecordingTopic",
+    "committed_behind",
+    "free_port",
+    "read_records",
+    "read_topic",
+    "record_outputs",
+    "wait_until",
+]
+
+
+class RecordingTopic:
+    """Stands in for an output topic in tests without a broker: keeps what the agent sends to it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+        self.headers: list[Any] = []
+
+
+def record_outputs(parts: Any) -> None:
+    """Make a worker's parts (streams.worker.parts.CreditApp) record every output on a
+    RecordingTopic in ``parts.outputs`` instead of sending it to Kafka, delivered at once."""
+    topics = parts.outputs
+    for name in list(topics):
+        topics[name] = RecordingTopic()
+
+    async def send(name: str, key: bytes | None, value: bytes, headers: Any) -> asyncio.Future[Any]:
+        topics[name].sent.append((key, value))
+        topics[name].headers.append(headers)
+        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered
+
+    parts.send_output = send
 
 
 def free_port() -> int:

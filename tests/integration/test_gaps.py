@@ -25,7 +25,7 @@ from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LIMIT_CHANGES, OFFERS,
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
-from streams.testing import read_records
+from streams.testing import read_records, record_outputs
 from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
 from streams.worker.agents import apply_batch
@@ -33,16 +33,6 @@ from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
 
 pytestmark = pytest.mark.broker
-
-
-class RecordingTopic:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    async def send(
-        self, *, key: bytes | None, value: bytes, headers: Any = None, callback: Any = None
-    ) -> None:
-        self.sent.append(value)
 
 
 class Event:
@@ -90,8 +80,7 @@ def one_user_log(bootstrap: str, prefix: str, tmp_path: Path) -> tuple[list[byte
     )
     parts = create_app(settings, default_policy())
     parts.app.finalize()
-    for name in list(parts.outputs):
-        parts.outputs[name] = RecordingTopic()
+    record_outputs(parts)
 
     async def flush() -> None:
         return None
@@ -120,7 +109,7 @@ def test_a_batch_with_missing_offsets_is_applied_whole_and_in_order(
     live = [
         value
         for name in (DECISIONS.name, SCORE_CHANGES.name, LIMIT_CHANGES.name, OFFERS.name)
-        for value in parts.outputs[name].sent
+        for _, value in parts.outputs[name].sent
     ]
     assert sorted(live) == sorted(expected) and len(live) == len(expected) > 0
     by_type = {t: [x for x in live if orjson.loads(x)["type"] == t] for t in ("decision", "score_changed")}

@@ -19,30 +19,10 @@ from schemas.topics import DEAD_LETTER, DECISIONS, SCORE_CHANGES
 from streams.engine import UserState
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
+from streams.testing import record_outputs
 from streams.worker.agents import forget_revoked
 from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
-
-
-class RecordingTopic:
-    """Stands in for an output topic: keeps what the agent sends to it."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-        self.headers: list[Any] = []
-
-
-def recording_sender(topics: dict[str, Any]) -> Any:
-    """Stands in for CreditApp.send_output: records each output on its topic, delivered at once."""
-
-    async def send(name: str, key: bytes | None, value: bytes, headers: Any) -> asyncio.Future[Any]:
-        topics[name].sent.append((key, value))
-        topics[name].headers.append(headers)
-        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        delivered.set_result(None)
-        return delivered
-
-    return send
 
 
 @pytest.fixture()
@@ -58,9 +38,7 @@ def parts(tmp_path: Path) -> Iterator[CreditApp]:
     built = create_app(settings, default_policy())
     built.app.finalize()
     built.app.flow_control.resume()
-    for name in list(built.outputs):
-        built.outputs[name] = RecordingTopic()
-    built.send_output = recording_sender(built.outputs)  # type: ignore[method-assign]
+    record_outputs(built)
     yield built
 
 

@@ -9,7 +9,7 @@ a line in full and repaying it on time never cuts it, whatever the score does me
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason
@@ -116,8 +116,9 @@ def limits_now(
     Memoised per product on everything its sizing and settling read, so that the many events that
     move none of it (and the many users who share it) skip the work: status, segment, invitations,
     income, past due, the cooling-off and rebuild clock, today's late bills, the thin-file test,
-    the scores, the velocity signals, the product's previous limit, and sales for a product sized
-    from them (a merchant's sales move with every sale; the other products do not read them).
+    the velocity signals, the product's previous limit, the score of the product's model, and
+    sales for a product sized from them (a merchant's sales, and so its merchant score, move with
+    every sale; the consumer products read neither).
     """
     today = local_day(state.clock, policy)
     rules = policy.rules
@@ -133,16 +134,20 @@ def limits_now(
         today if cured >= 0 else -1,
         tuple([index for day, index in late[-4:] if day == today]) if late else (),
         any(state.on_time),
-        scores["consumer"],
-        scores["merchant"],
         len(state.applications) >= rules.velocity_applications,
         len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
     )
     memo = policy.memo
-    limits: list[Limit] = []
+    own = state.limits_memo  # this user's last (key, limit) per product: the usual hit
+    remembered: list[tuple[Any, Limit]] = []
     for index, product in enumerate(PRODUCTS):
-        sized_by_sales = bool(policy.products[product].sales_share_tiers)
-        key = ("limit", index, previous[index], sales if sized_by_sales else -1, common)
+        product_rules = policy.products[product]
+        sized_by_sales = bool(product_rules.sales_share_tiers)
+        score = scores[product_rules.model]  # the only score sizing reads (a merchant's moves with each sale)
+        key = ("limit", index, previous[index], score, sales if sized_by_sales else -1, common)
+        if own and own[index][0] == key:
+            remembered.append(own[index])
+            continue
         known: Limit | None = memo.get(key)
         if known is None:
             candidate = _candidate(state, product, scores, policy, sales)
@@ -150,8 +155,9 @@ def limits_now(
             if len(memo) >= MEMO_ENTRIES:
                 memo.clear()
             memo[key] = known
-        limits.append(known)
-    return limits
+        remembered.append((key, known))
+    state.limits_memo = tuple(remembered)
+    return [limit for _, limit in remembered]
 
 
 def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, sales: int) -> list[Limit]:

@@ -109,8 +109,10 @@ def format_validation_error(exc: ValidationError, event_type: str | None = None)
 
 
 def encode(record: BaseModel) -> bytes:
-    """A record as its wire JSON (UTF-8, fields in model order, amounts as yuan strings)."""
-    return record.model_dump_json().encode()
+    """A record as its wire JSON (UTF-8, fields in model order, amounts as yuan strings).
+
+    The model's serializer writes the bytes that ``model_dump_json`` would decode to text."""
+    return record.__pydantic_serializer__.to_json(record)
 
 
 def decode_output(raw: bytes) -> Output:

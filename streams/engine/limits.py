@@ -138,7 +138,9 @@ def limits_now(
         len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
     )
     memo = policy.memo
-    own = state.limits_memo  # this user's last (key, limit) per product: the usual hit
+    # This user's last (key, limit) per product, under this very policy (a shadow challenger
+    # decides on copies of the same states): the usual hit.
+    own = state.limits_memo[1] if state.limits_memo and state.limits_memo[0] is policy else ()
     remembered: list[tuple[Any, Limit]] = []
     for index, product in enumerate(PRODUCTS):
         product_rules = policy.products[product]
@@ -156,7 +158,7 @@ def limits_now(
                 memo.clear()
             memo[key] = known
         remembered.append((key, known))
-    state.limits_memo = tuple(remembered)
+    state.limits_memo = (policy, tuple(remembered))
     return [limit for _, limit in remembered]
 
 

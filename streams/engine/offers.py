@@ -56,9 +56,9 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
         local_day(state.clock, policy) if cured >= 0 else -1,
         tuple(limits),
     )
-    own = state.offers_memo  # this user's last (key, offers): the usual hit
-    if own and own[0] == key:
-        return list(own[1])
+    own = state.offers_memo  # this user's last (policy, key, offers): the usual hit
+    if own and own[0] is policy and own[1] == key:
+        return list(own[2])
     memo = policy.memo
     known: list[list[Any]] | None = memo.get(key)
     if known is None:
@@ -68,7 +68,7 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
         if len(memo) >= MEMO_ENTRIES:
             memo.clear()
         memo[key] = known
-    state.offers_memo = (key, known)
+    state.offers_memo = (policy, key, known)
     return list(known)
 
 

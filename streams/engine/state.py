@@ -103,9 +103,10 @@ class UserState:
     shop_refunds: dict[int, int] = field(default_factory=dict)  # local day -> a merchant's refunds (fen)
     # Per product: [offer state, [reason codes]]; the limit is in ``limits``.
     offers: list[list[Any]] = field(default_factory=list)
-    # Not stored: what the engine last computed for this user, by everything it read (per product
-    # limits, then offers), so that an event that moves none of it skips the work. A cache of pure
-    # functions, carried to copies and lost on serialisation; it never changes a result.
+    # Not stored: what the engine last computed for this user, under which policy and by everything
+    # it read (per product limits, then offers), so that an event that moves none of it skips the
+    # work. A cache of pure functions, carried to copies and lost on serialisation; it never
+    # changes a result.
     limits_memo: tuple[Any, ...] = field(default=(), compare=False, repr=False)
     offers_memo: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.codec import encode
 from schemas.events import PRODUCTS, Event
 from schemas.outputs import Decision, LimitChanged
 from streams.engine import UserState, apply
@@ -247,3 +248,22 @@ def test_apply_never_changes_the_state_it_is_given(
             history.append((before, before.to_bytes()))
         states[item.user_id] = apply(before, item, POLICY).state
     assert all(state.to_bytes() == stored for state, stored in history)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines)
+def test_a_challenger_decides_on_the_champions_state_as_on_a_fresh_copy_of_it(
+    timeline: list[tuple[str, int, dict[str, Any], int]],
+) -> None:
+    """Shadow mode applies the challenger to the very state the champion just used, with what the
+    engine remembered on it under the champion: the challenger must decide as on a state read
+    back from its bytes, which remembers nothing."""
+    states: dict[str, UserState] = {}
+    for item in build(timeline):
+        before = states.get(item.user_id)
+        champion = apply(before, item, POLICY)
+        shadow = apply(before, item, GENEROUS)
+        fresh = apply(UserState.from_bytes(before.to_bytes()) if before else None, item, GENEROUS)
+        assert [encode(o) for o in shadow.outputs] == [encode(o) for o in fresh.outputs]
+        assert shadow.state.to_bytes() == fresh.state.to_bytes()
+        states[item.user_id] = champion.state

@@ -27,8 +27,11 @@ def _run(*args: str, engine: str = "") -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler: scripts/setup leaves the engine plain Python")
 def test_setup_built_the_compiled_engine_and_it_is_the_one_that_runs() -> None:
-    which = _run("-c", "import streams.engine as e, streams.engine.apply as m; print(e.ENGINE)")
-    assert which.stdout.strip() == "compiled"
+    which = _run("-c", "import streams.engine as e; print(e.ENGINE)")
+    assert which.stdout.strip() == "compiled", (
+        "the compiled engine is missing or older than its sources: scripts/setup (or scripts/build-engine) "
+        "builds it; see the log it prints"
+    )
     where = _run("-c", "import sys, streams.engine; print(sys.modules['streams.engine.apply'].__file__)")
     assert "_compiled" in where.stdout and where.stdout.strip().endswith(".so")
 

@@ -18,7 +18,6 @@ from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
 __all__ = [
-    "MEMO_ENTRIES",
     "Limit",
     "blocking_indices",
     "candidate_limits",
@@ -105,16 +104,13 @@ def personal_loan_income_cap(state: UserState, policy: Policy) -> int:
     return state.monthly_income * 12 // guard.annual_income_divisor
 
 
-MEMO_ENTRIES: Final = 4096  # a few megabytes; measured as fast as 20,000
-
-
 def limits_now(
     state: UserState, previous: list[int], scores: dict[str, int], policy: Policy, sales: int
 ) -> list[Limit]:
     """Sized, then settled against ``previous``: the limits to hold now, per product.
 
-    Memoised per product on everything its sizing and settling read, so that the many events that
-    move none of it (and the many users who share it) skip the work: status, segment, invitations,
+    Remembered on the state, per product, by everything its sizing and settling read, so that an
+    event that moves none of it skips the work: status, segment, invitations,
     income, past due, the cooling-off and rebuild clock, today's late bills, the thin-file test,
     the velocity signals, the product's previous limit, the score of the product's model, and
     sales for a product sized from them (a merchant's sales, and so its merchant score, move with
@@ -137,7 +133,6 @@ def limits_now(
         len(state.applications) >= rules.velocity_applications,
         len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
     )
-    memo = policy.memo
     # This user's last (key, limit) per product, under this very policy (a shadow challenger
     # decides on copies of the same states): the usual hit.
     own = state.limits_memo[1] if state.limits_memo and state.limits_memo[0] is policy else ()
@@ -146,17 +141,12 @@ def limits_now(
         product_rules = policy.products[product]
         sized_by_sales = bool(product_rules.sales_share_tiers)
         score = scores[product_rules.model]  # the only score sizing reads (a merchant's moves with each sale)
-        key = ("limit", index, previous[index], score, sales if sized_by_sales else -1, common)
+        key = (previous[index], score, sales if sized_by_sales else -1, common)
         if own and own[index][0] == key:
             remembered.append(own[index])
             continue
-        known: Limit | None = memo.get(key)
-        if known is None:
-            candidate = _candidate(state, product, scores, policy, sales)
-            known = _settle(state, product, candidate, previous[index], scores, policy, sales, today)
-            if len(memo) >= MEMO_ENTRIES:
-                memo.clear()
-            memo[key] = known
+        candidate = _candidate(state, product, scores, policy, sales)
+        known = _settle(state, product, candidate, previous[index], scores, policy, sales, today)
         remembered.append((key, known))
     state.limits_memo = (policy, tuple(remembered))
     return [limit for _, limit in remembered]

@@ -14,7 +14,6 @@ from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason, Reason
 from streams.engine.features import local_day
 from streams.engine.limits import (
-    MEMO_ENTRIES,
     Limit,
     cooling_off,
     eligible,
@@ -40,12 +39,11 @@ _ZERO_LIMIT_REASON: Final = {
 def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> list[list[Any]]:
     """[state, [reason codes]] per product, in PRODUCTS order.
 
-    Memoised (as ``limits_now``) on all it reads: status, segment, invitations, the thin-file
-    test, past due, the cooling-off clock and the limits. The offers are shared, never changed in
+    Remembered on the state (as ``limits_now``) by all it reads: status, segment, invitations, the
+    thin-file test, past due, the cooling-off clock and the limits. The offers are shared, never changed in
     place (UserState.copy)."""
     cured = state.cured_default_day
     key = (
-        "offers",
         state.status,
         state.segment,
         tuple(state.invited),
@@ -59,15 +57,7 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
     own = state.offers_memo  # this user's last (policy, key, offers): the usual hit
     if own and own[0] is policy and own[1] == key:
         return list(own[2])
-    memo = policy.memo
-    known: list[list[Any]] | None = memo.get(key)
-    if known is None:
-        known = [
-            _offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits, strict=True)
-        ]
-        if len(memo) >= MEMO_ENTRIES:
-            memo.clear()
-        memo[key] = known
+    known = [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits, strict=True)]
     state.offers_memo = (policy, key, known)
     return list(known)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -85,12 +85,6 @@ class Policy(StrictModel):
     products: dict[Product, ProductPolicy]
 
     # Compiled on first use (see Factor.bin_table): product positions the engine reads per event.
-    @cached_property
-    def memo(self) -> dict[tuple[Any, ...], Any]:
-        """Results the engine computed under this policy, by everything they read: limits and
-        offers repeat across events and users (streams.engine.limits, streams.engine.offers)."""
-        return {}
-
     @cached_property
     def model_indices(self) -> dict[str, tuple[int, ...]]:
         """Per score model, the indices of the products it sizes (its repayment record)."""

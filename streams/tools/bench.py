@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LEGACY_INPUT_TOPICS
+from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LEGACY_INPUT_TOPICS, TopicSpec
 from streams.engine import ENGINE, UserState
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
@@ -145,8 +145,8 @@ def bench_worker(
     backlog, sending as many records per event as the workers wrote (outputs and changelog,
     counted from the topics' end offsets). Latency: then ``rate`` events a second (half the
     workers' measured throughput when None) for ``seconds`` seconds; each decision's latency is its
-    record timestamp minus its request's record timestamp (credit.events is stamped by the broker
-    on append, the decision at send; both on this machine's clock).
+    record timestamp minus its request's record timestamp, both stamped by the broker on append:
+    from the event in Kafka to its decision in Kafka.
     """
     prefix = f"bench{int(time.time())}."
     policy = default_policy()
@@ -158,7 +158,7 @@ def bench_worker(
     ensure_topics(
         bootstrap,
         settings.partitions,
-        topics=[replace(t, name=prefix + t.name) for t in ALL_TOPICS] + [peer_output],
+        topics=[_bench_topic(t, prefix) for t in ALL_TOPICS] + [peer_output],
     )
     with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
         for line in backlog:
@@ -267,6 +267,17 @@ def bench_worker(
 
 
 PASSTHROUGH_OUT: Final = "bench.passthrough-out"
+LOG_APPEND_TIME: Final = {"message.timestamp.type": "LogAppendTime"}
+
+
+def _bench_topic(spec: TopicSpec, prefix: str) -> TopicSpec:
+    """The run's copy of a catalogue topic. Decisions are stamped by the broker when appended, as
+    the input is: a decision's latency then ends when a reader can see it, however long the
+    worker's producer held it (the producer's own stamp is taken when the worker hands it over)."""
+    config = {**spec.extra_config, **LOG_APPEND_TIME} if spec.name == DECISIONS.name else spec.extra_config
+    return replace(spec, name=prefix + spec.name, extra_config=config)
+
+
 INPUT_AND_LEGACY: Final = (EVENTS, *LEGACY_INPUT_TOPICS)
 
 

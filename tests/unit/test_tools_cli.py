@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from schemas.codec import DecodeError, decode_event
+from schemas.topics import DECISIONS, EVENTS
 from streams.policy import (
     DEFAULT_POLICY_PATH,
     PolicyError,
@@ -20,6 +21,7 @@ from streams.policy import (
     load_policy,
     policy_with_overrides,
 )
+from streams.tools.bench import _bench_topic
 from streams.tools.simulate import Simulation
 
 STRICTER = DEFAULT_POLICY_PATH.parent / "stricter.toml"
@@ -256,3 +258,12 @@ def test_activity_thins_everyday_purchases_and_sales_only() -> None:
     assert sum(quiet.counts[t] for t in everyday) < 0.4 * sum(full.counts[t] for t in everyday)
     assert quiet.counts["account_opened"] == full.counts["account_opened"] == 200
     assert quiet.counts["application"] > 0.7 * full.counts["application"]
+
+
+def test_the_bench_stamps_its_decisions_when_kafka_appends_them() -> None:
+    """Latency ends when a reader can see the decision: the run's decision topic is stamped by the
+    broker (as its input is), never by the worker's producer before it has sent the record."""
+    decisions = _bench_topic(DECISIONS, "bench1.")
+    assert decisions.name == "bench1." + DECISIONS.name
+    assert decisions.config()["message.timestamp.type"] == "LogAppendTime"
+    assert _bench_topic(EVENTS, "bench1.").config() == EVENTS.config()

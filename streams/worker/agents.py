@@ -3,7 +3,7 @@
 The delivery guarantee is at-least-once with effects that are idempotent in full:
 
 1. A batch of records is processed (``streams.processing.process``) against the table's states.
-2. Every output of the batch is sent, and the producer is flushed: the outputs are in Kafka.
+2. Every output of the batch is sent, and Kafka acknowledges each one: the outputs are in Kafka.
 3. Only then is each changed user's state written, once per batch, with the offset of the last
    record it applied.
 4. Every commit interval, the producer is flushed again (the changelog is in Kafka before the
@@ -163,6 +163,7 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
     changed: dict[str, tuple[UserState, Any]] = {}
     markers: dict[int, Any] = {}  # partition -> an event of it (the context to write its marker in)
     filled: list[Any] = []
+    deliveries: list[asyncio.Future[Any]] = []  # one per record sent, done once Kafka has it
 
     for event in batch:
         for message in await _records_to_apply(parts, event, filled):
@@ -189,10 +190,11 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
                 key = step.user_id.encode() if step.user_id is not None else message.key
                 for topic_name, record in step.outputs:
                     delivery = await send(topic_name, key, record, headers)
+                    deliveries.append(delivery)
                     if topic_name == DECISIONS.name and message.timestamp:
                         delivery.add_done_callback(_latency_callback(parts, message.timestamp))
                 for shadow in step.shadow_decisions:
-                    await send(SHADOW_DECISIONS.name, key, encode(shadow), headers)
+                    deliveries.append(await send(SHADOW_DECISIONS.name, key, encode(shadow), headers))
                 if parts.pending_decisions:
                     answered += [
                         output
@@ -202,7 +204,11 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
             _record(parts, message, step)
         markers[event.message.partition] = event
 
-    await parts.app.producer.flush()  # the outputs are in Kafka before any state says "applied"
+    # The outputs are in Kafka before any state says "applied". Each send's own acknowledgement is
+    # awaited, not the producer's flush: a flush returns when a batch failed too (aiokafka, after
+    # its request timeout), and the states would then be written over outputs that never arrived.
+    # A failed send raises here instead: nothing of the batch is stored, and it is applied again.
+    await asyncio.gather(*deliveries)
     for decision in answered:
         waiting = parts.pending_decisions.get(decision.request_event_id)
         if waiting is not None and not waiting.done():

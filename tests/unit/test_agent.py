@@ -7,12 +7,14 @@ order keyed by user_id, and a bad message goes to the dead-letter topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from faust.types import TP
 
 from schemas.topics import DEAD_LETTER, DECISIONS, SCORE_CHANGES
@@ -139,11 +141,6 @@ def test_a_users_next_event_reads_the_state_the_agent_cached_when_it_wrote_it(pa
     parts.state_cache.capacity = 10
     second = {**APPLICATION, "event_id": "a-2"}
 
-    async def flushed() -> None:  # test_context's producer never runs; the broker tests flush for real
-        return None
-
-    parts.app.producer.flush = flushed  # type: ignore[method-assign]
-
     async def scenario() -> None:
         async with agent.test_context() as context:
             await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
@@ -161,3 +158,38 @@ def test_a_users_next_event_reads_the_state_the_agent_cached_when_it_wrote_it(pa
     decided = [orjson.loads(value)["request_event_id"] for _, value in parts.outputs[DECISIONS.name].sent]
     assert decided == ["a-1", "a-2"]
     assert "a-1" in UserState.from_bytes(parts.users.data[b"u-1"]).seen
+
+
+def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> None:
+    """A state is written only once every output of its batch is in Kafka: a send that fails
+    (here at once; live, after the producer's request timeout) leaves the table as it was, so the
+    event is applied again when it is redelivered, instead of being marked applied with its
+    decision lost. (A producer flush, which the agent awaited before, returns on a failed batch.)"""
+    agent = parts.app.agents["apply-events"]
+    sends: list[str] = []
+
+    async def refused(name: str, key: bytes | None, value: bytes, headers: Any) -> asyncio.Future[Any]:
+        sends.append(name)
+        delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivery.set_exception(KafkaTimeoutError("batch expired"))
+        return delivery
+
+    parts.send_output = refused  # type: ignore[method-assign]
+
+    async def flush_returns() -> None:  # as aiokafka's flush does when a batch failed
+        return None
+
+    parts.app.producer.flush = flush_returns  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(100):  # the agent applies it with its batch, a few milliseconds on
+                if agent._crash_reason is not None or b"u-1" in parts.users.data:
+                    break
+                await asyncio.sleep(0.01)
+
+    with contextlib.suppress(KafkaTimeoutError):
+        run(scenario())
+    assert DECISIONS.name in sends  # the batch was applied and its decision sent...
+    assert b"u-1" not in parts.users.data  # ...but nothing says it was applied

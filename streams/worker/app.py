@@ -49,6 +49,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
         web_enabled=True,
         # A crashed worker's partitions move (or, with static membership, come back) in seconds,
         # not after a 60 s session expiry.

@@ -21,7 +21,8 @@ from schemas.topics import (
     TopicSpec,
 )
 from streams.kafka.settings import ENVIRONMENT, Settings, SettingsError
-from streams.worker.app import _credentials
+from streams.policy import default_policy
+from streams.worker.app import _credentials, create_app
 from streams.worker.run import prepare
 
 
@@ -31,6 +32,17 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (settings.partitions, settings.store, settings.web_port) == (8, "rocksdb", 6066)
     assert settings.security_protocol == "PLAINTEXT" and settings.ssl_context() is None
     assert _credentials(settings) is None
+
+
+def test_the_producer_linger_reaches_the_workers_kafka_producer(tmp_path: Path) -> None:
+    """faust takes its linger in seconds, aiokafka in milliseconds: the setting must arrive as set."""
+    settings = Settings.from_environment(
+        {"CREDITSTREAM_PRODUCER_LINGER_MS": "7", "CREDITSTREAM_STATE_DIR": str(tmp_path)}
+    )
+    app = create_app(settings, default_policy()).app
+    producer: Any = app.producer  # faust's aiokafka producer, which builds aiokafka's settings
+    assert app.conf.producer_linger == 0.007
+    assert producer._settings_default()["linger_ms"] == 7
 
 
 @pytest.mark.parametrize(
@@ -64,6 +76,7 @@ def test_defaults_are_the_documented_ones() -> None:
         ),
         ({"CREDITSTREAM_COMMIT_INTERVAL_SECONDS": "soon"}, "is not a number of seconds"),
         ({"CREDITSTREAM_INSTANCE_ID": "pod 1"}, "CREDITSTREAM_INSTANCE_ID='pod 1' must be"),
+        ({"CREDITSTREAM_PRODUCER_LINGER_MS": "-1"}, "CREDITSTREAM_PRODUCER_LINGER_MS=-1 is out of range"),
     ],
 )
 def test_a_bad_value_names_the_variable(environment: dict[str, str], words: str) -> None:

@@ -19,8 +19,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from faust.types import TP
 from kafka import KafkaConsumer, TopicPartition
 
 from streams.kafka.reading import TopicNotFoundError, iter_records
@@ -47,7 +49,8 @@ class RecordingTopic:
 
 def record_outputs(parts: Any) -> None:
     """Make a worker's parts (streams.worker.parts.CreditApp) record every output on a
-    RecordingTopic in ``parts.outputs`` instead of sending it to Kafka, delivered at once."""
+    RecordingTopic in ``parts.outputs`` instead of sending it to Kafka, delivered at once, and
+    write table rows to the store only (the changelog record counted as delivered at once)."""
     topics = parts.outputs
     for name in list(topics):
         topics[name] = RecordingTopic()
@@ -60,6 +63,17 @@ def record_outputs(parts: Any) -> None:
         return delivered
 
     parts.send_output = send
+    written = 0
+
+    async def write_state(partition: int, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        nonlocal written
+        parts.users.data[key] = value
+        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivered.set_result(SimpleNamespace(topic_partition=TP("changelog", partition), offset=written))
+        written += 1
+        return delivered
+
+    parts.write_state = write_state
 
 
 def free_port() -> int:

@@ -156,7 +156,7 @@ def _ack_filled(parts: CreditApp, records: list[Any]) -> None:
 
 
 async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
-    """Process a batch of faust events: outputs sent and flushed first, then states written."""
+    """Process a batch of faust events: outputs sent and in Kafka first, then states written."""
     users, metrics, state_cache = parts.users, parts.metrics, parts.state_cache
     send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
@@ -213,17 +213,23 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
         waiting = parts.pending_decisions.get(decision.request_event_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(decision)
+    write = parts.write_state
+    last_written: dict[int, asyncio.Future[Any]] = {}  # changelog partition -> its last record
     for user_id, (state, event) in changed.items():
         stored = state.to_bytes()
+        partition = event.message.partition
         with _as_current(event):
-            users[user_id.encode()] = stored
+            last_written[partition] = await write(partition, user_id.encode(), stored)
         state_cache.put(user_id, state)
         metrics.state_bytes.observe(len(stored))
     for partition, event in markers.items():
         next_offset = parts.next_offsets[partition]
+        marker = str(next_offset).encode()
         with _as_current(event):
-            users[_marker_key(partition)] = str(next_offset).encode()
+            last_written[partition] = await write(partition, _marker_key(partition), marker)
         parts.applied_through[partition] = next_offset  # committable once the changelog is flushed
+    for delivery in last_written.values():  # a partition's records are acknowledged in order
+        delivery.add_done_callback(parts.persist_changelog_offset)
     _ack_filled(parts, filled)
 
 

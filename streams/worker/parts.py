@@ -53,6 +53,33 @@ class CreditApp:
         """Catalogue name -> the topic's name on the cluster (with the prefix), per output."""
         return {name: self.settings.topic(name) for name in self.outputs}
 
+    @cached_property
+    def changelog_topic_name(self) -> str:
+        """The users table's changelog topic on the cluster."""
+        return str(self.users.changelog_topic.get_topic_name())
+
+    async def write_state(self, partition: int, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        """Write one row of the users table as faust's ``Table.__setitem__`` does, into the
+        partition's store and to the changelog on the same partition, without faust's per-key
+        message objects and send buffer (measured at about 16% of the worker); returns the
+        changelog record's delivery future.
+
+        The store is left to know its changelog position: see ``persist_changelog_offset``."""
+        self.users.data[key] = value  # the store picks the partition from faust's current event
+        producer: Any = self.app.producer
+        delivery: asyncio.Future[Any] = await producer.send(
+            self.changelog_topic_name, key, value, partition, None, None
+        )
+        return delivery
+
+    def persist_changelog_offset(self, delivery: asyncio.Future[Any]) -> None:
+        """Once a changelog record is in Kafka, record its offset in the store, as faust does for
+        each record it sends: recovery and standbys read the changelog on from there."""
+        if delivery.cancelled() or delivery.exception() is not None:
+            return  # the batch's own wait for its records raises for it
+        written = delivery.result()
+        self.users.data.set_persisted_offset(written.topic_partition, written.offset)
+
     async def send_output(
         self, name: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[Any]:

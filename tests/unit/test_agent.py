@@ -193,3 +193,25 @@ def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> N
         run(scenario())
     assert DECISIONS.name in sends  # the batch was applied and its decision sent...
     assert b"u-1" not in parts.users.data  # ...but nothing says it was applied
+
+
+def test_the_store_records_the_last_changelog_offset_of_each_batch(parts: CreditApp) -> None:
+    """The agent writes the table's store and changelog itself (not through faust's per-key
+    path), so it must also record, as faust does, how far the changelog holds this store's
+    rows: recovery and standbys read on from there."""
+    agent = parts.app.agents["apply-events"]
+    persisted: list[tuple[Any, int]] = []
+    parts.users.data.set_persisted_offset = lambda tp, offset: persisted.append((tp, offset))
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(200):  # the agent applies it with its batch, a few milliseconds on
+                if persisted:
+                    break
+                await asyncio.sleep(0.01)
+
+    run(scenario())
+    # One batch wrote two rows on partition 0 (the user's state, then the partition's marker):
+    # record_outputs numbers them 0 and 1, and the store keeps the last.
+    assert persisted == [(TP("changelog", 0), 1)]

@@ -54,6 +54,7 @@ from streams.worker.tracing import trace_headers
 __all__ = [
     "BATCH_MAX",
     "BATCH_WITHIN_SECONDS",
+    "ChangelogWriteError",
     "apply_batch",
     "commit_applied",
     "forget_revoked",
@@ -242,6 +243,7 @@ async def commit_applied(parts: CreditApp) -> None:
     producer: the states and markers those offsets rely on are in the changelog first. faust is
     told of the commit, so that its own never moves the position back.
     """
+    _refuse_past_changelog_failure(parts)
     positions = dict(parts.applied_through)
     if not positions:
         return
@@ -252,11 +254,28 @@ async def commit_applied(parts: CreditApp) -> None:
     if not offsets:
         return
     await parts.app.producer.flush()
+    _refuse_past_changelog_failure(parts)  # the flush returns when records failed too
     if await consumer._commit(offsets):
         for tp, offset in offsets.items():
             known = consumer._committed_offset.get(tp)
             if known is None or offset > known:
                 consumer._committed_offset[tp] = offset
+
+
+class ChangelogWriteError(RuntimeError):
+    """A state written to the table did not reach its changelog topic."""
+
+
+def _refuse_past_changelog_failure(parts: CreditApp) -> None:
+    """A state Kafka refused must not be committed past (another worker would restore the state
+    without it, and never see its records again): the worker stops instead, and its records are
+    applied again from the last commit."""
+    failure = parts.changelog_failure
+    if failure is not None:
+        raise ChangelogWriteError(
+            f"Kafka refused a record of the users table's changelog ({failure!r}); "
+            "committing no offset past it"
+        ) from failure
 
 
 def forget_revoked(parts: CreditApp, revoked: Any) -> None:

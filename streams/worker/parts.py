@@ -46,6 +46,8 @@ class CreditApp:
     pending_decisions: dict[str, Any] = field(default_factory=dict)
     # Decoded states of recently applied users (exactly what the table holds for them).
     state_cache: StateCache = field(default_factory=lambda: StateCache(0))
+    # The first changelog record Kafka refused, if any: the worker then commits nothing more.
+    changelog_failure: BaseException | None = None
     decision_client: Any = None  # schemas.decisions.DecisionClient for POST /v1/decisions, made on first use
 
     @cached_property
@@ -70,13 +72,18 @@ class CreditApp:
         delivery: asyncio.Future[Any] = await producer.send(
             self.changelog_topic_name, key, value, partition, None, None
         )
+        delivery.add_done_callback(self._note_changelog_failure)
         return delivery
+
+    def _note_changelog_failure(self, delivery: asyncio.Future[Any]) -> None:
+        if self.changelog_failure is None and not delivery.cancelled() and delivery.exception() is not None:
+            self.changelog_failure = delivery.exception()
 
     def persist_changelog_offset(self, delivery: asyncio.Future[Any]) -> None:
         """Once a changelog record is in Kafka, record its offset in the store, as faust does for
         each record it sends: recovery and standbys read the changelog on from there."""
         if delivery.cancelled() or delivery.exception() is not None:
-            return  # the batch's own wait for its records raises for it
+            return  # noted as changelog_failure: commit_applied commits nothing past it
         written = delivery.result()
         self.users.data.set_persisted_offset(written.topic_partition, written.offset)
 

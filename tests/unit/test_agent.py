@@ -22,7 +22,7 @@ from streams.engine import UserState
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
 from streams.testing import record_outputs
-from streams.worker.agents import forget_revoked
+from streams.worker.agents import ChangelogWriteError, commit_applied, forget_revoked
 from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
 
@@ -215,3 +215,26 @@ def test_the_store_records_the_last_changelog_offset_of_each_batch(parts: Credit
     # One batch wrote two rows on partition 0 (the user's state, then the partition's marker):
     # record_outputs numbers them 0 and 1, and the store keeps the last.
     assert persisted == [(TP("changelog", 0), 1)]
+
+
+def test_no_offset_is_committed_past_a_state_the_changelog_refused(parts: CreditApp) -> None:
+    """A changelog record Kafka refused is noted when its delivery fails, and the next commit
+    raises instead of committing: a restart applies the records again from the last commit."""
+
+    async def refusing_send(*args: Any) -> asyncio.Future[Any]:
+        delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivery.set_exception(KafkaTimeoutError("batch expired"))
+        return delivery
+
+    parts.app.producer.send = refusing_send  # type: ignore[method-assign,assignment]
+
+    async def scenario() -> None:
+        # The real write (record_outputs stands in for it on the instance): store, then changelog.
+        delivery = await CreditApp.write_state(parts, 0, b"u-1", b"a state")
+        await asyncio.sleep(0)  # the delivery's callbacks run
+        assert delivery.done() and parts.users.data[b"u-1"] == b"a state"
+        parts.applied_through[0] = 7
+        await commit_applied(parts)
+
+    with pytest.raises(ChangelogWriteError, match="users table's changelog"):
+        run(scenario())

@@ -94,13 +94,16 @@ def _message(record: Any, partitions: int, *, milliseconds: bool) -> Message:
     )
 
 
-async def _records_to_apply(parts: CreditApp, event: Any, filled: list[Any]) -> list[Message]:
+async def _records_to_apply(
+    parts: CreditApp, event: Any, filled: list[Any], starts: dict[int, int]
+) -> list[Message]:
     """The records to apply for this faust event, in order: any it skipped, then itself.
 
     faust-streaming can drop records in flight and deliver a partition's next ones: a record past
     the next offset its partition needs is preceded by the missing ones, read straight from Kafka
     (``filled`` collects them, so that faust is told they were handled). A record at or below it
-    is a redelivery: applied again, and recognised by the user's state.
+    is a redelivery: applied again, and recognised by the user's state. ``starts`` keeps, per
+    partition, the offset it was to apply next when the batch began.
     """
     message = event.message
     partition, offset = message.partition, message.offset
@@ -110,6 +113,7 @@ async def _records_to_apply(parts: CreditApp, event: Any, filled: list[Any]) -> 
         with _as_current(event):
             stored = parts.users.get(_marker_key(partition))
         expected = int(stored) if stored is not None else offset
+    starts.setdefault(partition, expected)
     missing: list[Message] = []
     if offset > expected:
         parts.metrics.offset_gaps.inc(offset - expected)
@@ -157,7 +161,22 @@ def _ack_filled(parts: CreditApp, records: list[Any]) -> None:
 
 
 async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
-    """Process a batch of faust events: outputs sent and in Kafka first, then states written."""
+    """Process a batch of faust events: outputs sent and in Kafka first, then states written.
+
+    If a send fails, the batch is stored nowhere and the error goes up (faust restarts the agent).
+    The positions the batch advanced are taken back first: the records were taken from faust and
+    will not come again from it, so the next record of each partition finds them missing and
+    reads them again from Kafka (``_records_to_apply``), and they are applied again.
+    """
+    starts: dict[int, int] = {}  # partition -> the offset it was to apply next when the batch began
+    try:
+        await _apply_batch(parts, batch, starts)
+    except BaseException:
+        parts.next_offsets.update(starts)
+        raise
+
+
+async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int, int]) -> None:
     users, metrics, state_cache = parts.users, parts.metrics, parts.state_cache
     send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
@@ -167,7 +186,7 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
     deliveries: list[asyncio.Future[Any]] = []  # one per record sent, done once Kafka has it
 
     for event in batch:
-        for message in await _records_to_apply(parts, event, filled):
+        for message in await _records_to_apply(parts, event, filled, starts):
 
             def load(user_id: str, event: Any = event) -> UserState | None:
                 held = changed.get(user_id)

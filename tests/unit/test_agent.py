@@ -162,9 +162,10 @@ def test_a_users_next_event_reads_the_state_the_agent_cached_when_it_wrote_it(pa
 
 def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> None:
     """A state is written only once every output of its batch is in Kafka: a send that fails
-    (here at once; live, after the producer's request timeout) leaves the table as it was, so the
-    event is applied again when it is redelivered, instead of being marked applied with its
-    decision lost. (A producer flush, which the agent awaited before, returns on a failed batch.)"""
+    (here at once; live, after the producer's request timeout) leaves the table and the
+    partition's position as they were, so the event is applied again, instead of being marked
+    applied with its decision lost. (A producer flush, which the agent awaited before, returns on
+    a failed batch.)"""
     agent = parts.app.agents["apply-events"]
     sends: list[str] = []
 
@@ -192,7 +193,10 @@ def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> N
     with contextlib.suppress(KafkaTimeoutError):
         run(scenario())
     assert DECISIONS.name in sends  # the batch was applied and its decision sent...
-    assert b"u-1" not in parts.users.data  # ...but nothing says it was applied
+    assert b"u-1" not in parts.users.data  # ...but nothing says it was applied,
+    # and the partition's position is taken back to this record (offset 0): the next record
+    # finds it missing and reads it again from Kafka (faust will not deliver it again).
+    assert parts.next_offsets[0] == 0
 
 
 def test_the_store_records_the_last_changelog_offset_of_each_batch(parts: CreditApp) -> None:

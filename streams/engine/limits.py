@@ -1,7 +1,7 @@
 """Per-product limits: sized from the product's score, income and sales, then settled against the
 previous limit so that a limit falls only on a risk signal, which the cut names.
 
-Sizing (``candidate_limits``) gives what the policy would offer now. Settling (``settle_limits``)
+Sizing (``candidate_limits``) gives what the policy would offer now. Settling (``settle_limit``)
 keeps a higher previous limit unless a risk signal is present: past due, non-performing, frozen
 or closed, velocity, falling income or sales. Using a line as offered is none of these, so drawing
 a line in full and repaying it on time never cuts it, whatever the score does meanwhile.
@@ -29,7 +29,7 @@ __all__ = [
     "non_performing_for",
     "overdue_for",
     "personal_loan_income_cap",
-    "settle_limits",
+    "settle_limit",
     "thin_file",
 ]
 
@@ -146,7 +146,7 @@ def limits_now(
             remembered.append(own[index])
             continue
         candidate = _candidate(state, product, scores, policy, sales)
-        known = _settle(state, product, candidate, previous[index], scores, policy, sales, today)
+        known = settle_limit(state, product, candidate, previous[index], scores, policy, sales, today)
         remembered.append((key, known))
     state.limits_memo = (policy, tuple(remembered))
     return [limit for _, limit in remembered]
@@ -217,26 +217,7 @@ def _rebuilt(state: UserState, product: Product, rules: ProductPolicy, policy: P
     return floor + (limit - floor) * max(0, since) // days
 
 
-def settle_limits(
-    state: UserState,
-    previous: list[int],
-    candidates: list[Limit],
-    scores: dict[str, int],
-    policy: Policy,
-    sales: int,
-) -> list[Limit]:
-    """The limits to hold. A candidate below the previous limit applies only on a risk signal, and
-    the cut then names that signal. Otherwise the previous limit stays, within the ceilings that do
-    not depend on the score (income, sales, product maximum, guardrails): a ceiling that has fallen
-    below it cuts it, with INCOME_FELL, SALES_FELL or the ceiling's own reason."""
-    today = local_day(state.clock, policy)
-    return [
-        _settle(state, product, candidate, before, scores, policy, sales, today)
-        for product, candidate, before in zip(PRODUCTS, candidates, previous, strict=True)
-    ]
-
-
-def _settle(
+def settle_limit(
     state: UserState,
     product: Product,
     candidate: Limit,
@@ -246,7 +227,10 @@ def _settle(
     sales: int,
     today: int,
 ) -> Limit:
-    """One product's limit to hold (settle_limits)."""
+    """A product's limit to hold. A candidate below the previous limit applies only on a risk
+    signal, and the cut then names that signal. Otherwise the previous limit stays, within the
+    ceilings that do not depend on the score (income, sales, product maximum, guardrails): a ceiling
+    that has fallen below it cuts it, with INCOME_FELL, SALES_FELL or the ceiling's own reason."""
     limit, reason = candidate
     if limit >= before or reason in _STRUCTURAL:
         return candidate

@@ -67,6 +67,7 @@ _BILL_OPEN, _BILL_ON_TIME, _BILL_LATE = 0, 1, 2
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _BNPL_PURCHASES_KEPT: Final = 64
 V = TypeVar("V")
+Sorted = TypeVar("Sorted", int, list[int])
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -298,12 +299,11 @@ def _handle_request(
 
     result = decide(state, product, event.amount, term, now, policy)
     if isinstance(event, Application):
-        insort(state.applications, now)
+        state.applications = _inserted(state.applications, now)
     if result.approved:
         _book(state, PRODUCT_INDEX[product], result.approved)
         if isinstance(event, Purchase):
-            insort(state.bnpl_purchases, now)
-            del state.bnpl_purchases[:-_BNPL_PURCHASES_KEPT]
+            state.bnpl_purchases = _inserted(state.bnpl_purchases, now)[-_BNPL_PURCHASES_KEPT:]
             state.spend = add_to_window(state, state.spend, day, result.approved, policy)
             _remember_purchase(state, event.event_id, StoredPurchase(result.approved, 0, 1, day), policy)
     available_after = available(state, product, result.limit, policy)
@@ -400,8 +400,9 @@ def _handle_fact(state: UserState, event: Event, now: int, policy: Policy) -> No
         state.account_known = True
     elif isinstance(event, InvitationChanged):
         if event.action == "granted" and event.product not in state.invited:
-            state.invited.append(event.product)
+            state.invited = [*state.invited, event.product]
         elif event.action == "revoked" and event.product in state.invited:
+            state.invited = list(state.invited)  # shared with the state it was copied from
             state.invited.remove(event.product)
     elif isinstance(event, AccountStatus):
         state.status = event.status
@@ -478,22 +479,29 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
     days_late = (local_date(now, policy) - repayment.due_date).days
     if days_late > policy.rules.grace_days:
         bill[2] = _BILL_LATE
-        insort(state.late_repayments, [local_day(now, policy), index])
-        del state.late_repayments[:-_MAX_LATE_DAYS_KEPT]
+        late = _inserted(state.late_repayments, [local_day(now, policy), index])
+        state.late_repayments = late[-_MAX_LATE_DAYS_KEPT:]
     elif bill[1] >= bill[0]:
         bill[2] = _BILL_ON_TIME
+        state.on_time = list(state.on_time)  # shared with the state it was copied from
         state.on_time[index] += 1
 
 
 def _apply_delinquency(state: UserState, report: Delinquency, day: int, policy: Policy) -> None:
     index = PRODUCT_INDEX[report.product]
     was_non_performing = non_performing(state, policy)
+    # The three are shared with the state this one was copied from: replaced, never changed.
+    state.days_past_due = list(state.days_past_due)
     state.days_past_due[index] = report.days_past_due
     if was_non_performing and not non_performing(state, policy):
         state.cured_default_day = day  # cured: the cooling-off period starts
+    state.amount_overdue = list(state.amount_overdue)
     state.amount_overdue[index] = report.amount_overdue
     if report.days_past_due > 0:
-        _remember_peak(state.delinquency_peaks[index], day, report.days_past_due)
+        peaks = list(state.delinquency_peaks)
+        peaks[index] = list(peaks[index])
+        _remember_peak(peaks[index], day, report.days_past_due)
+        state.delinquency_peaks = peaks
 
 
 def _remember_peak(peaks: list[list[int]], day: int, days_past_due: int) -> None:
@@ -503,6 +511,14 @@ def _remember_peak(peaks: list[list[int]], day: int, days_past_due: int) -> None
         peaks.pop()
     peaks.append([day, days_past_due])
     del peaks[:-_PEAKS_KEPT]
+
+
+def _inserted(items: list[Sorted], item: Sorted) -> list[Sorted]:
+    """A new sorted list with ``item`` inserted (after its equals): ``items`` may be shared with
+    the state this one was copied from, so it is never changed in place."""
+    inserted = list(items)
+    insort(inserted, item)
+    return inserted
 
 
 # -- bounded memories ----------------------------------------------------------------------------

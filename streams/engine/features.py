@@ -75,9 +75,11 @@ def prune(state: UserState, policy: Policy) -> None:
     late_first = today - policy.windows.late_history_days + 1
     if state.late_repayments and state.late_repayments[0][0] < late_first:
         state.late_repayments = [late for late in state.late_repayments if late[0] >= late_first]
-    for index, peaks in enumerate(state.delinquency_peaks):
-        if peaks and peaks[0][0] < late_first:
-            state.delinquency_peaks[index] = [peak for peak in peaks if peak[0] >= late_first]
+    if any(peaks and peaks[0][0] < late_first for peaks in state.delinquency_peaks):
+        # Shared with the state this one was copied from: replaced, never changed in place.
+        state.delinquency_peaks = [
+            [peak for peak in peaks if peak[0] >= late_first] for peaks in state.delinquency_peaks
+        ]
     purchase_first = today - policy.memory.purchase_days + 1
     purchases = state.purchases
     if any(p.day < purchase_first for p in purchases.values()):

@@ -120,7 +120,9 @@ def limits_now(
     rules = policy.rules
     cured = state.cured_default_day
     late = state.late_repayments
-    common = (
+    # Typed as a variable-length tuple so that the compiled engine builds it once as a Python
+    # tuple: a fixed-length one is kept unboxed and rebuilt at every comparison and store.
+    common: tuple[object, ...] = (
         state.status,
         state.segment,
         tuple(state.invited),
@@ -133,22 +135,23 @@ def limits_now(
         len(state.applications) >= rules.velocity_applications,
         len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
     )
-    # This user's last (key, limit) per product, under this very policy (a shadow challenger
-    # decides on copies of the same states): the usual hit.
-    own = state.limits_memo[1] if state.limits_memo and state.limits_memo[0] is policy else ()
-    remembered: list[tuple[Any, Limit]] = []
+    # This user's last (policy, common inputs, per product (own inputs, limit)), under this very
+    # policy (a shadow challenger decides on copies of the same states): the usual hit.
+    memo = state.limits_memo
+    own: tuple[Any, ...] = memo[2] if memo and memo[0] is policy and memo[1] == common else ()
+    remembered: list[Any] = []
     for index, product in enumerate(PRODUCTS):
         product_rules = policy.products[product]
         sized_by_sales = bool(product_rules.sales_share_tiers)
         score = scores[product_rules.model]  # the only score sizing reads (a merchant's moves with each sale)
-        key = (previous[index], score, sales if sized_by_sales else -1, common)
+        key: tuple[object, ...] = (previous[index], score, sales if sized_by_sales else -1)
         if own and own[index][0] == key:
             remembered.append(own[index])
             continue
         candidate = _candidate(state, product, scores, policy, sales)
         known = settle_limit(state, product, candidate, previous[index], scores, policy, sales, today)
         remembered.append((key, known))
-    state.limits_memo = (policy, tuple(remembered))
+    state.limits_memo = (policy, common, tuple(remembered))
     return [limit for _, limit in remembered]
 
 

@@ -111,13 +111,15 @@ class UserState:
     offers_memo: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     def copy(self) -> UserState:
-        """A copy whose containers are new: the engine never mutates the state it was given.
+        """A copy for the engine to change: it never mutates the state it was given.
 
-        Shallow where it can be, since it runs per event: the engine never changes an item inside
-        these containers in place (a peak, a late repayment, a bill or an offer is replaced whole),
-        so new containers holding the same items are a full copy for it. The day windows and the
-        decision, purchase and bill memories are shared outright, copied on write by the engine
-        (a sale, the most common event, touches none but the sales window)."""
+        Shallow, since it runs per event: the engine never changes an item inside a container in
+        place (a peak, a late repayment, a bill or an offer is replaced whole). Only the balances
+        and the event-id memory, which most events change, get new containers here; every other
+        container is shared with this state and copied by the engine when it writes to it, or
+        replaced whole (scores' points, limits, offers). A sale, the most common event, touches
+        none but the sales window. tests/unit/engine/test_properties.py checks that no earlier
+        state changes, whatever follows."""
         return UserState(
             self.user_id,
             self.segment,
@@ -125,33 +127,33 @@ class UserState:
             self.opened_at,
             self.clock,
             self.monthly_income,
-            list(self.invited),
+            self.invited,
             self.score,
-            list(self.factor_points),
-            list(self.limits),
+            self.factor_points,
+            self.limits,
             list(self.outstanding),
             list(self.credit_balance),
-            list(self.days_past_due),
-            list(self.amount_overdue),
-            [list(peaks) for peaks in self.delinquency_peaks],
-            list(self.on_time),
-            list(self.late_repayments),
+            self.days_past_due,
+            self.amount_overdue,
+            self.delinquency_peaks,
+            self.on_time,
+            self.late_repayments,
             self.spend,
             self.refunds,
             self.sales,
-            list(self.applications),
+            self.applications,
             dict(self.seen),
-            self.decisions,  # copied on write, as the windows, purchases and bills
+            self.decisions,
             self.purchases,
             self.input_offset,
             self.cured_default_day,
             self.account_known,
             self.merchant_score,
-            list(self.merchant_points),
+            self.merchant_points,
             self.bills,
-            list(self.bnpl_purchases),
+            self.bnpl_purchases,
             self.shop_refunds,
-            list(self.offers),
+            self.offers,
             self.limits_memo,
             self.offers_memo,
         )

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from schemas.codec import encode
 from schemas.events import PRODUCTS, Event
 from schemas.outputs import Decision, LimitChanged
-from streams.engine import UserState, apply
+from streams.engine import Applied, UserState, apply
 from streams.engine.apply import EngineOutput
 from streams.policy import Policy, default_policy
-from tests.unit.engine.builders import RISK_CUTS, START, event, policy_with
+from tests.unit.engine.builders import RISK_CUTS, START, Timeline, event, policy_with
 
 POLICY = default_policy()
 USERS = ("u-a", "u-b")
@@ -267,3 +267,32 @@ def test_a_challenger_decides_on_the_champions_state_as_on_a_fresh_copy_of_it(
         assert [encode(o) for o in shadow.outputs] == [encode(o) for o in fresh.outputs]
         assert shadow.state.to_bytes() == fresh.state.to_bytes()
         states[item.user_id] = champion.state
+
+
+def test_every_kind_of_write_leaves_the_earlier_states_as_they_were() -> None:
+    """Each path that writes a shared container (copy on write): repayments on time and late,
+    delinquency and its peaks aging out, invitations, applications, credit purchases, refunds and
+    sales. The random timelines above reach some of these rarely."""
+    user = Timeline()
+    history: list[tuple[UserState, bytes]] = []
+
+    def step(result: Applied) -> None:
+        assert result.rejection is None, result.rejection
+        history.append((result.state, result.state.to_bytes()))
+
+    step(user.open(income="20000", invited=["installment_loan"]))
+    step(user.at(days=1).borrow("cash_loan", "3000"))
+    step(user.at(hours=1).buy("500", event_id="p-1"))
+    step(user.at(hours=1).refund("p-1", "100"))
+    step(user.at(hours=1).sale("80"))
+    due = (user.at(days=1).now + timedelta(days=3)).date().isoformat()
+    step(user.send("repayment", product="cash_loan", amount="600", due_date=due, amount_due="600"))
+    step(user.at(days=1).repay("bnpl", "100", due_in_days=-20))  # late
+    step(user.at(days=1).overdue("cash_loan", 31))
+    step(user.at(days=1).overdue("cash_loan", 0))
+    step(user.at(hours=1).send("invitation_changed", product="business_loan", action="granted"))
+    step(user.at(hours=1).send("invitation_changed", product="installment_loan", action="revoked"))
+    step(user.at(days=400).sale("10"))  # the late history and the peaks age out
+    assert user.state is not None
+    assert user.state.on_time == [0, 1, 0, 0] and user.state.delinquency_peaks == [[], [], [], []]
+    assert all(state.to_bytes() == stored for state, stored in history)

@@ -57,7 +57,9 @@ def decode_event(raw: bytes | None) -> Event | DecodeError:
     if not raw:
         return DecodeError("empty message", "empty")
     try:
-        document = jiter.from_json(raw, float_mode="decimal", allow_inf_nan=True)
+        # Only keys are worth jiter's string cache: values (ids, times) rarely repeat, and
+        # caching them too measured 8% slower.
+        document = jiter.from_json(raw, float_mode="decimal", allow_inf_nan=True, cache_mode="keys")
     except ValueError as exc:
         try:
             raw.decode("utf-8")

@@ -22,7 +22,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from kafka.partitioner.default import murmur2
 
@@ -64,13 +64,13 @@ DEAD_LETTER_KINDS: Final[tuple[DeadLetterKind, ...]] = typing.get_args(DeadLette
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """A raw input message and where it came from.
 
     Live, every field comes from the Kafka record. Replay of a plain event file has no envelope:
     topic "replay", partition None, offset = the line number, no key and no timestamp, and the
-    envelope checks that need them are skipped.
+    envelope checks that need them are skipped. A NamedTuple, immutable: one is built per record,
+    and a frozen dataclass took 1 us to build (a field at a time through object.__setattr__).
     """
 
     topic: str

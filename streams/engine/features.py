@@ -30,7 +30,22 @@ _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 
 
 def epoch_seconds(moment: datetime) -> int:
-    return int(moment.timestamp())
+    """``int(moment.timestamp())`` for an aware datetime, from its fields: ``timestamp`` builds two
+    timedeltas and a float, and this runs per event (tests/unit/engine/test_state.py compares)."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return int(moment.timestamp())  # naive: local time, as timestamp() reads it
+    whole = (
+        (moment.toordinal() - _EPOCH_ORDINAL) * SECONDS_PER_DAY
+        + moment.hour * 3600
+        + moment.minute * 60
+        + moment.second
+        - offset.days * SECONDS_PER_DAY
+        - offset.seconds
+    )
+    micros = whole * 1_000_000 + moment.microsecond - offset.microseconds
+    seconds, fraction = divmod(micros, 1_000_000)
+    return seconds + 1 if seconds < 0 and fraction else seconds  # int() truncates toward zero
 
 
 def local_day(seconds: int, policy: Policy) -> int:

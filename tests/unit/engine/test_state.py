@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.engine import StateDecodeError, UserState
-from streams.engine.features import compute_features
+from streams.engine.features import compute_features, epoch_seconds
 from streams.policy import FEATURES
 from tests.unit.engine.builders import Timeline
 
@@ -98,3 +102,16 @@ def test_the_engine_computes_exactly_the_features_a_policy_may_name() -> None:
     merchant_card = user.policy.merchant_score
     assert merchant_card is not None
     assert {factor.feature for factor in user.policy.score.factors + merchant_card.factors} <= set(FEATURES)
+
+
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.integers(min_value=-(24 * 3600 - 1), max_value=24 * 3600 - 1),
+    st.integers(min_value=0, max_value=999_999),
+)
+def test_epoch_seconds_is_the_timestamp_truncated(moment: datetime, offset: int, micros: int) -> None:
+    """The engine's own arithmetic gives what ``int(datetime.timestamp())`` gives, before 1970 too,
+    and for offsets with seconds and microseconds."""
+    zone = timezone(timedelta(seconds=offset, microseconds=micros if abs(offset) < 24 * 3600 - 1 else 0))
+    aware = moment.replace(tzinfo=zone)
+    assert epoch_seconds(aware) == int(aware.timestamp())

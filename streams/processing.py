@@ -116,6 +116,8 @@ def process(
     load_state: Callable[[str], UserState | None],
     policy: Policy,
     challenger: Policy | None = None,
+    *,
+    owned: bool = False,
 ) -> Step:
     """Check and decode the message, apply it to its user's state, and encode what comes out.
 
@@ -123,11 +125,14 @@ def process(
     same state as it stood before the request; that decision goes to ``shadow_decisions`` and its
     state is thrown away, so the challenger never changes anything.
 
+    ``owned``: the loaded state is the caller's to give up (replay keeps only the new one), so the
+    engine changes it in place instead of copying it (see ``streams.engine.apply``).
+
     Never raises: a message that breaks anything, even a bug, becomes a dead letter that says what
     happened (kind "internal_error"), so one message can never stop the stream or be lost.
     """
     try:
-        return _process(message, load_state, policy, challenger)
+        return _process(message, load_state, policy, challenger, owned)
     except StateDecodeError as exc:
         return refuse(message, f"the user's stored state cannot be read: {exc}", "state_unreadable")
     except Exception as exc:
@@ -149,6 +154,7 @@ def _process(
     load_state: Callable[[str], UserState | None],
     policy: Policy,
     challenger: Policy | None,
+    owned: bool,
 ) -> Step:
     event = decode_event(message.value)
     if isinstance(event, DecodeError):
@@ -162,7 +168,8 @@ def _process(
     offset = message.offset if message.partition is not None else None
     if offset is not None and before is not None and offset <= before.input_offset:
         return Step(event.user_id, event.type, None, duplicate=True, redelivered=True)
-    applied = apply(before, event, policy)
+    # A challenger decides on the state as it was before the request: it cannot be changed in place.
+    applied = apply(before, event, policy, owned=owned and challenger is None)
     if offset is not None:
         applied.state.input_offset = offset
     if applied.rejection is not None:

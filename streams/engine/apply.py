@@ -17,7 +17,7 @@ import uuid
 from bisect import insort
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
@@ -159,8 +159,37 @@ def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> li
     return limits
 
 
-def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
-    """Apply one validated event to a user's state (None for a user not seen before)."""
+class _Before(NamedTuple):
+    """What the outputs of an event compare with, read before the event changes anything. The
+    engine replaces these containers whole, never changes them in place, so holding them is enough
+    when the state itself is changed in place (``owned``)."""
+
+    score: int
+    factor_points: list[int]
+    segment: str
+    merchant_score: int
+    merchant_points: list[int]
+    limits: list[int]
+    offers: list[list[Any]]
+
+
+def _before(state: UserState) -> _Before:
+    return _Before(
+        state.score,
+        state.factor_points,
+        state.segment,
+        state.merchant_score,
+        state.merchant_points,
+        state.limits,
+        state.offers,
+    )
+
+
+def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool = False) -> Applied:
+    """Apply one validated event to a user's state (None for a user not seen before).
+
+    ``owned``: the caller gives ``state`` up and keeps only the result (replay, backtest), so it is
+    changed in place rather than copied first. Otherwise it is left exactly as it was."""
     if state is not None and event.event_id in state.seen:
         stored = state.decisions.get(event.event_id)
         replayed: list[EngineOutput] = (
@@ -170,10 +199,10 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
 
     if state is None:
         new = new_user(event, policy)
-        previous = None
+        previous: _Before | None = None
     else:
-        new = state.copy()
-        previous = state
+        previous = _before(state)
+        new = state if owned else state.copy()
     _remember(new.seen, event.event_id, policy.memory.event_ids, None)
     now = epoch_seconds(event.occurred_at)
 
@@ -181,9 +210,7 @@ def apply(state: UserState | None, event: Event, policy: Policy) -> Applied:
     rejection = _refund_problem(new, event) if isinstance(event, Refund) else None
     if rejection is not None:
         # Nothing changes but the memory of the id: a redelivery is not dead-lettered twice.
-        base = state.copy() if state is not None else new
-        _remember(base.seen, event.event_id, policy.memory.event_ids, None)
-        return Applied(base, [], rejection=rejection)
+        return Applied(new, [], rejection=rejection)
 
     previous_day = local_day(new.clock, policy)
     new.clock = max(new.clock, now)

@@ -193,7 +193,7 @@ def run_backtest(
         result.events += 1
         decided: list[Decision | None] = []
         for run in (result.champion, result.challenger):
-            applied = apply(run.states.get(event.user_id), event, run.policy)
+            applied = apply(run.states.get(event.user_id), event, run.policy, owned=True)
             run.states[event.user_id] = applied.state
             decision = next((o for o in applied.outputs if isinstance(o, Decision)), None)
             if decision is not None and not applied.duplicate:

@@ -81,7 +81,10 @@ def replay_steps(
 def replay_numbered(
     lines: Iterable[tuple[int, bytes]], policy: Policy, states: dict[str, UserState] | None = None
 ) -> Iterator[tuple[int, Step]]:
-    """As replay_steps, for lines that carry their own line numbers (a shard of a log)."""
+    """As replay_steps, for lines that carry their own line numbers (a shard of a log).
+
+    ``states`` owns every user's state: the engine changes a user's state in place for each of
+    their lines, so a step's ``state`` is the user's live state, not a snapshot."""
     table = states if states is not None else {}
     load = table.get
     for number, line in lines:
@@ -93,7 +96,7 @@ def replay_numbered(
             except RecordLineError as exc:
                 yield number, refuse(message, str(exc), "not_json")
                 continue
-        step = process(message, load, policy)
+        step = process(message, load, policy, owned=True)
         if step.state is not None and step.user_id is not None:
             table[step.user_id] = step.state
         yield number, step

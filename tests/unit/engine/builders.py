@@ -45,6 +45,7 @@ class Timeline:
     now: datetime = START
     state: UserState | None = None
     outputs: list[EngineOutput] = field(default_factory=list)
+    owned: bool = False  # the engine may change the state in place, as in replay
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def at(self, days: float = 0, hours: float = 0) -> Timeline:
@@ -63,7 +64,7 @@ class Timeline:
         return self.apply(built)
 
     def apply(self, built: Event) -> Applied:
-        result = apply(self.state, built, self.policy)
+        result = apply(self.state, built, self.policy, owned=self.owned)
         self.state = result.state
         self.outputs.extend(result.outputs)
         return result

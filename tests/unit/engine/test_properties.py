@@ -3,6 +3,7 @@ determinism, cuts only on risk, offers that agree with limits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -269,30 +270,55 @@ def test_a_challenger_decides_on_the_champions_state_as_on_a_fresh_copy_of_it(
         states[item.user_id] = champion.state
 
 
-def test_every_kind_of_write_leaves_the_earlier_states_as_they_were() -> None:
+def every_kind_of_write(user: Timeline) -> Iterator[Applied]:
     """Each path that writes a shared container (copy on write): repayments on time and late,
     delinquency and its peaks aging out, invitations, applications, credit purchases, refunds and
     sales. The random timelines above reach some of these rarely."""
-    user = Timeline()
-    history: list[tuple[UserState, bytes]] = []
-
-    def step(result: Applied) -> None:
-        assert result.rejection is None, result.rejection
-        history.append((result.state, result.state.to_bytes()))
-
-    step(user.open(income="20000", invited=["installment_loan"]))
-    step(user.at(days=1).borrow("cash_loan", "3000"))
-    step(user.at(hours=1).buy("500", event_id="p-1"))
-    step(user.at(hours=1).refund("p-1", "100"))
-    step(user.at(hours=1).sale("80"))
+    yield user.open(income="20000", invited=["installment_loan"])
+    yield user.at(days=1).borrow("cash_loan", "3000")
+    yield user.at(hours=1).buy("500", event_id="p-1")
+    yield user.at(hours=1).refund("p-1", "100")
+    yield user.at(hours=1).refund("p-1", "900")  # more than is left: rejected
+    yield user.at(hours=1).sale("80")
     due = (user.at(days=1).now + timedelta(days=3)).date().isoformat()
-    step(user.send("repayment", product="cash_loan", amount="600", due_date=due, amount_due="600"))
-    step(user.at(days=1).repay("bnpl", "100", due_in_days=-20))  # late
-    step(user.at(days=1).overdue("cash_loan", 31))
-    step(user.at(days=1).overdue("cash_loan", 0))
-    step(user.at(hours=1).send("invitation_changed", product="business_loan", action="granted"))
-    step(user.at(hours=1).send("invitation_changed", product="installment_loan", action="revoked"))
-    step(user.at(days=400).sale("10"))  # the late history and the peaks age out
+    yield user.send("repayment", product="cash_loan", amount="600", due_date=due, amount_due="600")
+    yield user.at(days=1).repay("bnpl", "100", due_in_days=-20)  # late
+    yield user.at(days=1).overdue("cash_loan", 31)
+    yield user.at(days=1).overdue("cash_loan", 0)
+    yield user.at(hours=1).send("invitation_changed", product="business_loan", action="granted")
+    yield user.at(hours=1).send("invitation_changed", product="installment_loan", action="revoked")
+    yield user.at(days=400).sale("10")  # the late history and the peaks age out
     assert user.state is not None
     assert user.state.on_time == [0, 1, 0, 0] and user.state.delinquency_peaks == [[], [], [], []]
+
+
+def test_every_kind_of_write_leaves_the_earlier_states_as_they_were() -> None:
+    history = [(result.state, result.state.to_bytes()) for result in every_kind_of_write(Timeline())]
     assert all(state.to_bytes() == stored for state, stored in history)
+
+
+def test_changing_states_in_place_decides_as_copying_them_on_every_kind_of_write() -> None:
+    """Replay and backtest hand the engine their states to change in place (``owned``)."""
+    copied = [_outcome(result) for result in every_kind_of_write(Timeline())]
+    in_place = [_outcome(result) for result in every_kind_of_write(Timeline(owned=True))]
+    assert in_place == copied
+    assert any(rejection for _, rejection, _ in copied)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timelines)
+def test_changing_states_in_place_decides_as_copying_them(
+    timeline: list[tuple[str, int, dict[str, Any], int]],
+) -> None:
+    copied: dict[str, UserState] = {}
+    in_place: dict[str, UserState] = {}
+    for item in build(timeline):
+        by_copy = apply(copied.get(item.user_id), item, POLICY)
+        by_change = apply(in_place.get(item.user_id), item, POLICY, owned=True)
+        assert _outcome(by_change) == _outcome(by_copy)
+        copied[item.user_id], in_place[item.user_id] = by_copy.state, by_change.state
+
+
+def _outcome(result: Applied) -> tuple[list[bytes], str | None, bytes]:
+    """What an event gave, as bytes: its outputs, its rejection, and the state it left."""
+    return [encode(o) for o in result.outputs], result.rejection, result.state.to_bytes()

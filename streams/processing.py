@@ -126,7 +126,10 @@ def process(
     state is thrown away, so the challenger never changes anything.
 
     ``owned``: the loaded state is the caller's to give up (replay keeps only the new one), so the
-    engine changes it in place instead of copying it (see ``streams.engine.apply``).
+    engine changes it in place instead of copying it (see ``streams.engine.apply``). The one cost:
+    should the engine raise (a bug, dead-lettered below as "internal_error"), the state may be left
+    partly changed, where the worker's copy leaves it whole, and replay may differ from live after
+    that line.
 
     Never raises: a message that breaks anything, even a bug, becomes a dead letter that says what
     happened (kind "internal_error"), so one message can never stop the stream or be lost.

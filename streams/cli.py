@@ -387,6 +387,9 @@ def bench_worker_command(
     passthrough: Annotated[
         bool, typer.Option(help="Also run the bare aiokafka passthrough on the same backlog.")
     ] = True,
+    keep_topics: Annotated[
+        bool, typer.Option("--keep-topics", help="Keep the run's topics (deleted by default).")
+    ] = False,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
     / "worker.json",
 ) -> None:
@@ -402,7 +405,14 @@ def bench_worker_command(
     bootstrap = broker_or_exit()
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
         throughput, latency = bench_worker(
-            bootstrap, events, rate, seconds, Path(workdir), workers, passthrough=passthrough
+            bootstrap,
+            events,
+            rate,
+            seconds,
+            Path(workdir),
+            workers,
+            passthrough=passthrough,
+            keep_topics=keep_topics,
         )
     for result in (throughput, latency):
         typer.echo(result.text())

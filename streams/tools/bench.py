@@ -18,12 +18,13 @@ from typing import Any, Final
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from schemas.codec import DecodeError, decode_event
 from schemas.producer import CreditEventProducer
 from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, LEGACY_INPUT_TOPICS, TopicSpec
 from streams.engine import ENGINE, UserState
-from streams.kafka.admin import ensure_topics
+from streams.kafka.admin import broker_log_dirs, delete_topics_starting_with, ensure_topics
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
@@ -133,6 +134,7 @@ def bench_worker(
     workdir: Path,
     workers: int = 1,
     passthrough: bool = False,
+    keep_topics: bool = False,
 ) -> tuple[BenchResult, BenchResult]:
     """Live workers on the broker: (sustained throughput on a backlog, latency at a steady rate).
 
@@ -147,8 +149,29 @@ def bench_worker(
     workers' measured throughput when None) for ``seconds`` seconds; each decision's latency is its
     record timestamp minus its request's record timestamp, both stamped by the broker on append:
     from the event in Kafka to its decision in Kafka.
+
+    The run's topics (``bench<milliseconds>.`` and faust's ``bench<milliseconds>-worker-``) are
+    deleted at the end unless ``keep_topics``.
     """
-    prefix = f"bench{int(time.time())}."
+    prefix = f"bench{time.time_ns() // 1_000_000}."
+    try:
+        return _bench_worker(bootstrap, prefix, events, rate, seconds, workdir, workers, passthrough)
+    finally:
+        if not keep_topics:
+            # the catalogue's topics, and faust's (its app id is the prefix with "-worker")
+            delete_topics_starting_with(bootstrap, prefix, prefix.rstrip(".") + "-")
+
+
+def _bench_worker(
+    bootstrap: str,
+    prefix: str,
+    events: int,
+    rate: float | None,
+    seconds: float,
+    workdir: Path,
+    workers: int,
+    passthrough: bool,
+) -> tuple[BenchResult, BenchResult]:
     policy = default_policy()
     backlog = list(Simulation(max(20, events // 120), 400, 1, policy, id_prefix="tp-").lines())[:events]
     settings = Settings.from_environment(
@@ -205,6 +228,7 @@ def bench_worker(
                 "state_bytes_per_write": round(state_bytes / state_writes) if state_writes else None,
                 "changelog_state_bytes_per_event": round(state_bytes / processed()),
                 "engine": ENGINE,
+                "broker_storage": broker_storage(bootstrap),
             },
         )  # fmt: skip
         if passthrough:
@@ -313,9 +337,40 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "p50_ms": latency.details["p50_ms"],
         "p99_ms": latency.details["p99_ms"],
         "machine": _machine(),
+        # A broker on this machine's disk stalls appends at its metadata fsyncs (README, Performance).
+        "broker_storage": details.get("broker_storage"),
         "versions": _versions(),
         "results": [asdict(throughput), asdict(latency)],
     }
+
+
+def broker_storage(bootstrap: str) -> dict[str, Any]:
+    """Each broker's data directories and, where they are on this machine, their filesystem."""
+    try:
+        by_broker = broker_log_dirs(bootstrap)
+    except KafkaError as exc:
+        return {"error": f"could not describe the broker's log.dirs: {exc}"}
+    return {
+        broker: [{"log_dir": d, "filesystem": local_filesystem(d)} for d in dirs]
+        for broker, dirs in by_broker.items()
+    }
+
+
+def local_filesystem(path: str, mounts: Path = Path("/proc/mounts")) -> str | None:
+    """The type of the filesystem that holds ``path`` on this machine; None when it is not here."""
+    real = os.path.realpath(path)
+    if not os.path.exists(real) or not mounts.exists():
+        return None
+    best, kind = "", None
+    for line in mounts.read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")  # /proc/mounts escapes spaces
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
 
 
 def _versions() -> dict[str, str]:

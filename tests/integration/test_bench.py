@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
+from streams.testing import wait_until
 from streams.tools.bench import bench_worker, summary_document
 
 pytestmark = pytest.mark.broker
@@ -52,3 +54,25 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
     }
     assert keys | {"p50_ms", "p99_ms", "machine", "versions"} <= set(document)
     assert document["versions"]["aiokafka"] != "not installed"
+    # The test broker runs on this machine: its data directory and that directory's filesystem.
+    (dirs,) = document["broker_storage"].values()
+    assert dirs[0]["log_dir"] and dirs[0]["filesystem"]
+
+
+def test_a_run_deletes_its_topics_unless_asked_to_keep_them(bootstrap: str, tmp_path: Path) -> None:
+    def bench_topics() -> set[str]:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            return {t for t in admin.list_topics() if t.startswith("bench")}
+        finally:
+            admin.close()
+
+    before = bench_topics()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bench_worker(bootstrap, events=1000, rate=50, seconds=1, workdir=tmp_path / "a", keep_topics=True)
+    kept = bench_topics() - before
+    assert any(t.endswith(".credit.events") for t in kept)
+    assert any(t.endswith("-worker-users-changelog") for t in kept)
+    bench_worker(bootstrap, events=1000, rate=50, seconds=1, workdir=tmp_path / "b")
+    wait_until(lambda: bench_topics() == before | kept, 30, "the second run's topics deleted")

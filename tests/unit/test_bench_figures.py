@@ -1,0 +1,41 @@
+"""Bench helpers that label figures: where the broker's data lives decides what its latency means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streams.tools.bench import local_filesystem
+
+
+def test_the_deepest_mount_holding_a_path_names_its_filesystem(tmp_path: Path) -> None:
+    data = tmp_path / "my data" / "kafka"
+    data.mkdir(parents=True)
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/vda / ext4 rw 0 0\n"
+        f"tmpfs {tmp_path} tmpfs rw 0 0\n"
+        f"tmpfs {str(tmp_path / 'my data').replace(' ', chr(92) + '040')} ramfs rw 0 0\n"
+        f"tmpfs {tmp_path / 'a'} xfs rw 0 0\n"
+    )
+    (tmp_path / "ab").mkdir()  # starts like the mount point a, but is not under it
+    assert local_filesystem(str(data), mounts) == "ramfs"
+    assert local_filesystem(str(mounts), mounts) == "tmpfs"
+    assert local_filesystem("/", mounts) == "ext4"
+    assert local_filesystem(str(tmp_path / "ab"), mounts) == "tmpfs"
+
+
+def test_a_link_is_followed_to_where_the_data_is(tmp_path: Path) -> None:
+    target = tmp_path / "memory"
+    target.mkdir()
+    (tmp_path / "disk").mkdir()
+    link = tmp_path / "disk" / "data"
+    link.symlink_to(target)
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/vda {tmp_path} ext4 rw 0 0\ntmpfs {target} tmpfs rw 0 0\n")
+    assert local_filesystem(str(link), mounts) == "tmpfs"
+
+
+def test_a_directory_not_on_this_machine_has_no_filesystem(tmp_path: Path) -> None:
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/vda / ext4 rw 0 0\n")
+    assert local_filesystem(str(tmp_path / "elsewhere"), mounts) is None

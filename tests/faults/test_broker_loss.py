@@ -8,7 +8,6 @@ equals replay of the input log.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -42,8 +41,7 @@ def own_broker() -> Iterator[dict[str, str]]:
     assert started.returncode == 0, started.stderr
     env["BOOTSTRAP"] = started.stdout.strip()
     yield env
-    subprocess.run([str(STOP)], env=env, capture_output=True, timeout=120, check=False)
-    shutil.rmtree(REPO / ".cache" / "kafka" / f"broker-{env['KAFKA_PORT']}", ignore_errors=True)
+    subprocess.run([str(STOP), "--wipe"], env=env, capture_output=True, timeout=120, check=False)
 
 
 def broker_pid(env: dict[str, str]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -36,8 +35,7 @@ def broker_env() -> Iterator[dict[str, str]]:
     env["KAFKA_PORT"] = str(free_port())
     env["KAFKA_CONTROLLER_PORT"] = str(free_port())
     yield env
-    run(STOP, env)
-    shutil.rmtree(REPO / ".cache" / "kafka" / f"broker-{env['KAFKA_PORT']}", ignore_errors=True)
+    run(STOP, env, "--wipe")
 
 
 def test_start_twice_is_a_no_op_and_stop_ends_the_broker(broker_env: dict[str, str]) -> None:
@@ -127,3 +125,65 @@ def test_start_says_maven_is_missing_when_the_jars_must_be_fetched(
     result = run(START, env)
     assert result.returncode != 0
     assert "Maven is required once to fetch the Kafka" in result.stderr
+
+
+def topics(port: str) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def on_tmpfs(path: str) -> bool:
+    found = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True, check=False)
+    return found.stdout.strip() == "tmpfs"
+
+
+@pytest.mark.skipif(not on_tmpfs("/dev/shm"), reason="no tmpfs at /dev/shm")
+def test_memory_storage_keeps_data_in_tmpfs_across_a_restart_until_wiped(broker_env: dict[str, str]) -> None:
+    env = dict(broker_env, KAFKA_STORAGE="memory", KAFKA_MEMORY_DIR="/dev/shm")
+    port = env["KAFKA_PORT"]
+    data = REPO / ".cache" / "kafka" / f"broker-{port}" / "data"
+    started = run(START, env, "--fresh")
+    assert started.returncode == 0, started.stderr
+    assert data.is_symlink()
+    in_memory = data.resolve()
+    assert in_memory.parent == Path("/dev/shm")
+    assert (in_memory / "meta.properties").exists()  # the broker formatted its storage there
+    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
+    admin.create_topics([NewTopic("kept", 1, 1)])
+    admin.close()
+
+    assert run(STOP, env).returncode == 0
+    # A restart, even asking for disk, keeps the data where it was created.
+    restarted = run(START, dict(env, KAFKA_STORAGE="disk"))
+    assert restarted.returncode == 0, restarted.stderr
+    assert data.resolve() == in_memory
+    assert "kept" in topics(port)
+
+    wiped = run(STOP, env, "--wipe")
+    assert wiped.returncode == 0, wiped.stderr
+    assert not in_memory.exists()
+    assert not data.parent.exists()
+
+
+def test_memory_storage_needs_a_tmpfs(broker_env: dict[str, str], tmp_path: Path) -> None:
+    result = run(START, dict(broker_env, KAFKA_STORAGE="memory", KAFKA_MEMORY_DIR=str(tmp_path)))
+    assert result.returncode != 0
+    assert f"needs a tmpfs at KAFKA_MEMORY_DIR ('{tmp_path}' is not one)" in result.stderr
+
+
+def test_auto_storage_falls_back_to_disk_without_a_tmpfs(broker_env: dict[str, str], tmp_path: Path) -> None:
+    env = dict(broker_env, KAFKA_STORAGE="auto", KAFKA_MEMORY_DIR=str(tmp_path))
+    started = run(START, env, "--fresh")
+    assert started.returncode == 0, started.stderr
+    assert "KAFKA_STORAGE=auto: the broker's data goes to disk" in started.stderr
+    data = REPO / ".cache" / "kafka" / f"broker-{env['KAFKA_PORT']}" / "data"
+    assert data.is_dir() and not data.is_symlink()
+
+
+def test_start_refuses_an_unknown_storage(broker_env: dict[str, str]) -> None:
+    result = run(START, dict(broker_env, KAFKA_STORAGE="ssd"))
+    assert result.returncode != 0
+    assert "KAFKA_STORAGE must be disk, memory or auto, got 'ssd'" in result.stderr

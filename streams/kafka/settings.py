@@ -74,7 +74,8 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     "CREDITSTREAM_PRODUCER_LINGER_MS": (
         "5",
         "how long the worker's producer gathers records into one request to Kafka; fewer, larger "
-        "requests cost the worker less per event, and each decision waits up to this much more",
+        "requests cost the worker less per event. A batch's outputs are sent when the batch is done, "
+        "whatever is left of the linger",
     ),
 }
 

@@ -228,6 +228,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     # awaited, not the producer's flush: a flush returns when a batch failed too (aiokafka, after
     # its request timeout), and the states would then be written over outputs that never arrived.
     # A failed send raises here instead: nothing of the batch is stored, and it is applied again.
+    parts.send_lingering_now()
     await asyncio.gather(*deliveries)
     for decision in answered:
         waiting = parts.pending_decisions.get(decision.request_event_id)

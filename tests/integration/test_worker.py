@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import re
 import shutil
+import statistics
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaConsumer
 
 from schemas.producer import CreditEventProducer
-from schemas.topics import DEAD_LETTER, EVENTS, SHADOW_DECISIONS, TRANSACTIONS
+from schemas.topics import DEAD_LETTER, DECISIONS, EVENTS, SHADOW_DECISIONS, TRANSACTIONS
 from streams.explain.texts import text_of
 from streams.policy import DEFAULT_POLICY_PATH, default_policy
 from streams.tools.simulate import Simulation
@@ -401,3 +405,49 @@ def test_the_log_names_no_user_above_debug(worker: Worker, tmp_path: Path) -> No
     text = worker.log_path.read_text(errors="replace")
     assert not [user for user in users_of(lines) if user in text]
     assert "pii-u" not in text
+
+
+def is_credit_request(event: dict[str, Any]) -> bool:
+    """An event the engine answers with a decision: an application, or a purchase on credit."""
+    return event["type"] == "application" or (event["type"] == "purchase" and event["funding"] != "own")
+
+
+def test_a_decision_is_not_held_for_the_producers_linger(bootstrap: str, tmp_path: Path) -> None:
+    """With a linger of 1 s, decisions still reach Kafka in a fraction of it: a batch sends its
+    outputs when it is done, rather than when the linger runs out."""
+    prefix = f"lg{uuid.uuid4().hex[:8]}."
+    running = Worker(
+        bootstrap,
+        prefix,
+        tmp_path / "state",
+        tmp_path / "w.log",
+        extra_env={"CREDITSTREAM_PRODUCER_LINGER_MS": "1000"},
+    )
+    lines = simulate("lg-", users=3, days=10, seed=29)
+    waits: list[float] = []
+    try:
+        running.start()
+        decisions = KafkaConsumer(
+            prefix + DECISIONS.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+        )
+        with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
+            for line in lines:
+                head = orjson.loads(line)
+                producer.send_bytes(head["type"], head["user_id"], line)
+                producer.flush()
+                if not is_credit_request(head):
+                    continue
+                sent = time.monotonic()
+                answered = False
+                while not answered and time.monotonic() - sent < 10:
+                    for records in decisions.poll(timeout_ms=20).values():
+                        answered |= any(
+                            orjson.loads(r.value)["request_event_id"] == head["event_id"] for r in records
+                        )
+                assert answered, f"no decision for {head['event_id']} within 10 s"
+                waits.append(time.monotonic() - sent)
+        decisions.close()
+    finally:
+        running.stop()
+    assert len(waits) == sum(is_credit_request(orjson.loads(line)) for line in lines) >= 5
+    assert statistics.median(waits) < 0.5, sorted(waits)

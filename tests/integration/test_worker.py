@@ -409,7 +409,7 @@ def test_the_log_names_no_user_above_debug(worker: Worker, tmp_path: Path) -> No
 
 def is_credit_request(event: dict[str, Any]) -> bool:
     """An event the engine answers with a decision: an application, or a purchase on credit."""
-    return event["type"] == "application" or (event["type"] == "purchase" and event["funding"] != "own")
+    return bool(event["type"] == "application" or (event["type"] == "purchase" and event["funding"] != "own"))
 
 
 def test_a_decision_is_not_held_for_the_producers_linger(bootstrap: str, tmp_path: Path) -> None:

@@ -215,6 +215,7 @@ def _bench_worker(
         measured = backlog_measured(len(backlog), applied_at_start)
         state_writes = sum(w.metric_total("creditstream_state_bytes_count") for w in running)
         state_bytes = sum(w.metric_total("creditstream_state_bytes_sum") for w in running)
+        batches = sum(w.metric_total("creditstream_batch_records_count") for w in running)
         throughput = BenchResult(
             "worker-throughput", measured, elapsed, measured / elapsed,
             {
@@ -227,6 +228,8 @@ def _bench_worker(
                 # per input event (a user is written once per batch, however many events it had).
                 "state_bytes_per_write": round(state_bytes / state_writes) if state_writes else None,
                 "changelog_state_bytes_per_event": round(state_bytes / processed()),
+                # The whole run's mean, from the first record: small batches cost more per event.
+                "records_per_batch": round(processed() / batches, 1) if batches else None,
                 "engine": ENGINE,
                 "broker_storage": broker_storage(bootstrap),
             },

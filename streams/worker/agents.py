@@ -243,6 +243,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
             last_written[partition] = await write(partition, user_id.encode(), stored)
         state_cache.put(user_id, state)
         metrics.state_bytes.observe(len(stored))
+    metrics.batch_records.observe(len(batch))
     for partition, event in markers.items():
         next_offset = parts.next_offsets[partition]
         marker = str(next_offset).encode()

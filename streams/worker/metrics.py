@@ -34,6 +34,7 @@ class DomainMetrics:
     offer_changes: Counter
     consumer_lag: Gauge
     state_bytes: Histogram
+    batch_records: Histogram
     shadow_decisions: Counter
     redelivered: Counter
     offset_gaps: Counter
@@ -95,6 +96,12 @@ class DomainMetrics:
                 "creditstream_state_bytes",
                 "Size of a user's stored state as written (to the table and its changelog, once per batch)",
                 buckets=(256, 512, 1024, 2048, 4096, 8192, 16384),
+                registry=registry,
+            ),
+            batch_records=Histogram(
+                "creditstream_batch_records",
+                "Input records per batch the agent applied: small batches cost more per event",
+                buckets=(1, 5, 10, 25, 50, 100, 250, 500),
                 registry=registry,
             ),
             redelivered=Counter(

@@ -9,6 +9,7 @@ from kafka.admin import KafkaAdminClient
 
 from streams.testing import wait_until
 from streams.tools.bench import bench_worker, summary_document
+from streams.worker.agents import BATCH_MAX
 
 pytestmark = pytest.mark.broker
 
@@ -26,6 +27,7 @@ def test_two_worker_throughput_counts_only_events_applied_after_the_clock_starte
     assert 0 <= before <= 1000
     assert throughput.events == 1000 - before
     assert throughput.events_per_second == pytest.approx(throughput.events / throughput.seconds)
+    assert 1 <= details["records_per_batch"] <= BATCH_MAX
     assert latency.details["workers"] == 2
 
 

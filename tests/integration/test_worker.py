@@ -231,6 +231,10 @@ def test_web_endpoints_and_metrics_answer_as_documented(worker: Worker, tmp_path
 
     _, after = worker.get("/metrics")
     assert _metric(after, "creditstream_events_total") > _metric(before, "creditstream_events_total")
+    # Every record applied came in a batch, and was counted in its batch's size once.
+    assert _metric(after, "creditstream_batch_records_sum") - _metric(
+        before, "creditstream_batch_records_sum"
+    ) == _metric(after, "creditstream_events_total") - _metric(before, "creditstream_events_total")
     assert _metric(after, "creditstream_decisions_total") > _metric(before, "creditstream_decisions_total")
     assert _metric(after, "creditstream_event_to_decision_seconds_count") > _metric(
         before, "creditstream_event_to_decision_seconds_count"

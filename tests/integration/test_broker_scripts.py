@@ -187,3 +187,18 @@ def test_start_refuses_an_unknown_storage(broker_env: dict[str, str]) -> None:
     result = run(START, dict(broker_env, KAFKA_STORAGE="ssd"))
     assert result.returncode != 0
     assert "KAFKA_STORAGE must be disk, memory or auto, got 'ssd'" in result.stderr
+
+
+def test_wipe_unlinks_a_data_link_of_ones_own_without_deleting_what_it_points_to(
+    broker_env: dict[str, str], tmp_path: Path
+) -> None:
+    precious = tmp_path / "my-own-kafka-data"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("not the script's to delete")
+    broker_dir = REPO / ".cache" / "kafka" / f"broker-{broker_env['KAFKA_PORT']}"
+    broker_dir.mkdir(parents=True)
+    (broker_dir / "data").symlink_to(precious)
+    wiped = run(STOP, broker_env, "--wipe")
+    assert wiped.returncode == 0, wiped.stderr
+    assert not broker_dir.exists()
+    assert (precious / "keep.txt").read_text() == "not the script's to delete"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import platform
 import time
@@ -44,6 +45,8 @@ __all__ = [
     "summary_document",
     "write_results",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,7 +162,10 @@ def bench_worker(
     finally:
         if not keep_topics:
             # the catalogue's topics, and faust's (its app id is the prefix with "-worker")
-            delete_topics_starting_with(bootstrap, prefix, prefix.rstrip(".") + "-")
+            try:
+                delete_topics_starting_with(bootstrap, prefix, prefix.rstrip(".") + "-")
+            except KafkaError as exc:  # say so, without hiding why the run itself failed
+                log.warning("could not delete this run's topics (%s*): %s", prefix, exc)
 
 
 def _bench_worker(
@@ -340,7 +346,7 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "p50_ms": latency.details["p50_ms"],
         "p99_ms": latency.details["p99_ms"],
         "machine": _machine(),
-        # A broker on this machine's disk stalls appends at its metadata fsyncs (README, Performance).
+        # Where the broker keeps its data moves the latency figures (README, Performance).
         "broker_storage": details.get("broker_storage"),
         "versions": _versions(),
         "results": [asdict(throughput), asdict(latency)],

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from kafka.errors import KafkaError
+
+from streams.tools import bench
 from streams.tools.bench import local_filesystem
 
 
@@ -39,3 +43,19 @@ def test_a_directory_not_on_this_machine_has_no_filesystem(tmp_path: Path) -> No
     mounts = tmp_path / "mounts"
     mounts.write_text("/dev/vda / ext4 rw 0 0\n")
     assert local_filesystem(str(tmp_path / "elsewhere"), mounts) is None
+
+
+def test_a_failed_cleanup_does_not_hide_why_the_run_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def run_fails(*args: object) -> None:
+        raise RuntimeError("the worker never became ready")
+
+    def delete_fails(*args: object) -> None:
+        raise KafkaError("no broker answers")
+
+    monkeypatch.setattr(bench, "_bench_worker", run_fails)
+    monkeypatch.setattr(bench, "delete_topics_starting_with", delete_fails)
+    with pytest.raises(RuntimeError, match="never became ready"):
+        bench.bench_worker("127.0.0.1:1", 1000, None, 1, tmp_path)
+    assert "could not delete this run's topics (bench" in caplog.text

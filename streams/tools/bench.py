@@ -161,9 +161,8 @@ def bench_worker(
         return _bench_worker(bootstrap, prefix, events, rate, seconds, workdir, workers, passthrough)
     finally:
         if not keep_topics:
-            # the catalogue's topics, and faust's (its app id is the prefix with "-worker")
             try:
-                delete_topics_starting_with(bootstrap, prefix, prefix.rstrip(".") + "-")
+                delete_topics_starting_with(bootstrap, *run_topic_prefixes(prefix))
             except KafkaError as exc:  # say so, without hiding why the run itself failed
                 log.warning("could not delete this run's topics (%s*): %s", prefix, exc)
 
@@ -314,11 +313,17 @@ def _bench_topic(spec: TopicSpec, prefix: str) -> TopicSpec:
 INPUT_AND_LEGACY: Final = (EVENTS, *LEGACY_INPUT_TOPICS)
 
 
+def run_topic_prefixes(prefix: str) -> tuple[str, str]:
+    """What a run's topic names start with: the catalogue's (``prefix``), and faust's own (its app
+    id is the prefix with "-worker": the table's changelog, the assignor's topic)."""
+    return prefix, prefix.rstrip(".") + "-"
+
+
 def _records_written(bootstrap: str, prefix: str, inputs: set[str]) -> int:
     """Records in every topic of this run but its inputs: outputs, changelog, markers."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
-        names = [t for t in consumer.topics() if t.startswith(prefix.rstrip(".")) and t not in inputs]
+        names = [t for t in consumer.topics() if t.startswith(run_topic_prefixes(prefix)) and t not in inputs]
         names = [t for t in names if not t.endswith(PASSTHROUGH_OUT)]
         partitions = [
             TopicPartition(name, p)

@@ -23,6 +23,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def broker_dir(port: str) -> Path:
+    """Where deploy/kafka/start keeps a broker's pid file, log and data (link)."""
+    return REPO / ".cache" / "kafka" / f"broker-{port}"
+
+
 def run(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(script), *args], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -43,7 +48,7 @@ def test_start_twice_is_a_no_op_and_stop_ends_the_broker(broker_env: dict[str, s
     first = run(START, broker_env, "--fresh")
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == f"127.0.0.1:{port}"
-    pid_file = REPO / ".cache" / "kafka" / f"broker-{port}" / "broker.pid"
+    pid_file = broker_dir(port) / "broker.pid"
     pid = int(pid_file.read_text())
 
     began = time.monotonic()
@@ -67,7 +72,7 @@ def test_start_fresh_on_a_running_broker_restarts_it_empty_and_says_so(broker_en
     port = broker_env["KAFKA_PORT"]
     first = run(START, broker_env, "--fresh")
     assert first.returncode == 0, first.stderr
-    pid_file = REPO / ".cache" / "kafka" / f"broker-{port}" / "broker.pid"
+    pid_file = broker_dir(port) / "broker.pid"
     old_pid = int(pid_file.read_text())
     admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
     admin.create_topics([NewTopic("left-over", 1, 1)])
@@ -144,7 +149,7 @@ def on_tmpfs(path: str) -> bool:
 def test_memory_storage_keeps_data_in_tmpfs_across_a_restart_until_wiped(broker_env: dict[str, str]) -> None:
     env = dict(broker_env, KAFKA_STORAGE="memory", KAFKA_MEMORY_DIR="/dev/shm")
     port = env["KAFKA_PORT"]
-    data = REPO / ".cache" / "kafka" / f"broker-{port}" / "data"
+    data = broker_dir(port) / "data"
     started = run(START, env, "--fresh")
     assert started.returncode == 0, started.stderr
     assert data.is_symlink()
@@ -179,7 +184,7 @@ def test_auto_storage_falls_back_to_disk_without_a_tmpfs(broker_env: dict[str, s
     started = run(START, env, "--fresh")
     assert started.returncode == 0, started.stderr
     assert "KAFKA_STORAGE=auto: the broker's data goes to disk" in started.stderr
-    data = REPO / ".cache" / "kafka" / f"broker-{env['KAFKA_PORT']}" / "data"
+    data = broker_dir(env["KAFKA_PORT"]) / "data"
     assert data.is_dir() and not data.is_symlink()
 
 
@@ -195,10 +200,10 @@ def test_wipe_unlinks_a_data_link_of_ones_own_without_deleting_what_it_points_to
     precious = tmp_path / "my-own-kafka-data"
     precious.mkdir()
     (precious / "keep.txt").write_text("not the script's to delete")
-    broker_dir = REPO / ".cache" / "kafka" / f"broker-{broker_env['KAFKA_PORT']}"
-    broker_dir.mkdir(parents=True)
-    (broker_dir / "data").symlink_to(precious)
+    own = broker_dir(broker_env["KAFKA_PORT"])
+    own.mkdir(parents=True)
+    (own / "data").symlink_to(precious)
     wiped = run(STOP, broker_env, "--wipe")
     assert wiped.returncode == 0, wiped.stderr
-    assert not broker_dir.exists()
+    assert not own.exists()
     assert (precious / "keep.txt").read_text() == "not the script's to delete"

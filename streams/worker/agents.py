@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
+from faust.exceptions import ConsumerNotStarted
 from faust.streams import _current_event  # the context faust's table store reads the partition from
 from faust.types import TP
 from faust.types import Message as FaustMessage
@@ -49,20 +50,28 @@ from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.parts import CreditApp
+from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
 
 __all__ = [
+    "BACKLOG_RECORDS",
+    "BACKLOG_WITHIN_SECONDS",
     "BATCH_MAX",
     "BATCH_WITHIN_SECONDS",
     "ChangelogWriteError",
     "apply_batch",
+    "batch_window_after",
     "commit_applied",
     "forget_revoked",
     "install_agents",
 ]
 
 BATCH_MAX: Final = 500
+# How long a batch gathers records: 5 ms while the worker keeps up (each decision waits it out),
+# 15 ms while at least BACKLOG_RECORDS records wait in Kafka behind the last batch (streams.worker.take).
 BATCH_WITHIN_SECONDS: Final = 0.005
+BACKLOG_WITHIN_SECONDS: Final = 0.015
+BACKLOG_RECORDS: Final = 200
 LAG_INTERVAL_SECONDS: Final = 5.0
 _EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
 log = logging.getLogger(__name__)
@@ -326,9 +335,11 @@ def install_agents(parts: CreditApp) -> None:
 
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:
-        # take_events acks a batch's records only after this body has returned for it.
-        async for batch in stream.take_events(BATCH_MAX, BATCH_WITHIN_SECONDS):
+        window = [BATCH_WITHIN_SECONDS]  # the next batch's, read by take_batches before each wait
+        # take_batches acks a batch's records only after this body has returned for it.
+        async for batch in take_batches(stream, BATCH_MAX, lambda: window[0]):
             await apply_batch(parts, batch)
+            window[0] = batch_window_after(parts, batch)
 
     @app.agent(parts.legacy_inputs, name="forward-schema-1-topics")
     async def forward_legacy(stream: Any) -> None:
@@ -355,6 +366,23 @@ def install_agents(parts: CreditApp) -> None:
                 parts.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                     max(0, highwater - last - 1)
                 )
+
+
+def batch_window_after(parts: CreditApp, batch: Sequence[Any]) -> float:
+    """The next batch's gathering window: the longer one when at least ``BACKLOG_RECORDS`` records
+    wait in Kafka past this batch's last ones (a backlog), else the short one. With no Kafka
+    consumer to ask (stopping, or faust's in-memory test context), the short one."""
+    last: dict[Any, int] = {event.message.tp: event.message.offset for event in batch}
+    consumer = parts.app.consumer
+    waiting = 0
+    try:
+        for tp, offset in last.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                waiting += max(0, highwater - offset - 1)
+    except ConsumerNotStarted:
+        return BATCH_WITHIN_SECONDS
+    return BACKLOG_WITHIN_SECONDS if waiting >= BACKLOG_RECORDS else BATCH_WITHIN_SECONDS
 
 
 def _record(parts: CreditApp, message: Any, step: Step) -> None:

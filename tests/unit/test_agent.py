@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from schemas.topics import DEAD_LETTER, DECISIONS, SCORE_CHANGES
@@ -22,7 +24,16 @@ from streams.engine import UserState
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
 from streams.testing import record_outputs
-from streams.worker.agents import ChangelogWriteError, commit_applied, forget_revoked
+from streams.worker import agents
+from streams.worker.agents import (
+    BACKLOG_RECORDS,
+    BACKLOG_WITHIN_SECONDS,
+    BATCH_WITHIN_SECONDS,
+    ChangelogWriteError,
+    batch_window_after,
+    commit_applied,
+    forget_revoked,
+)
 from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
 
@@ -242,3 +253,77 @@ def test_no_offset_is_committed_past_a_state_the_changelog_refused(parts: Credit
 
     with pytest.raises(ChangelogWriteError, match="users table's changelog"):
         run(scenario())
+
+
+@pytest.mark.parametrize(("window", "sizes"), [(0.5, [1, 2]), (0.005, [1, 1, 1])])
+def test_the_next_batch_gathers_for_the_window_chosen_after_the_last(
+    parts: CreditApp, monkeypatch: pytest.MonkeyPatch, window: float, sizes: list[int]
+) -> None:
+    """Two records 0.1 s apart share a batch when the window chosen after the first batch is
+    0.5 s, and do not when it is 5 ms."""
+    batches: list[int] = []
+    apply = agents.apply_batch
+
+    async def counted(built: CreditApp, batch: Any) -> None:
+        batches.append(len(batch))
+        await apply(built, batch)
+
+    monkeypatch.setattr(agents, "apply_batch", counted)
+    monkeypatch.setattr(agents, "batch_window_after", lambda built, batch: window)
+    agent = parts.app.agents["apply-events"]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(200):
+                if batches:
+                    break
+                await asyncio.sleep(0.01)
+            for number in (2, 3):
+                await context.put(key=b"u-1", value=orjson.dumps({**APPLICATION, "event_id": f"a-{number}"}))
+                await asyncio.sleep(0.1)
+            for _ in range(200):
+                if sum(batches) == 3:
+                    break
+                await asyncio.sleep(0.01)
+
+    run(scenario())
+    assert batches == sizes
+
+
+class _Consumer:
+    def __init__(self, highwaters: dict[TP, int] | None) -> None:
+        self.highwaters = highwaters
+
+    def highwater(self, tp: TP) -> int | None:
+        if self.highwaters is None:
+            raise ConsumerNotStarted("not started")
+        return self.highwaters.get(tp)
+
+
+def _batch(*positions: tuple[int, int]) -> list[Any]:
+    return [
+        SimpleNamespace(message=SimpleNamespace(tp=TP("credit.events", partition), offset=offset))
+        for partition, offset in positions
+    ]
+
+
+@pytest.mark.parametrize(
+    ("highwaters", "expected"),
+    [
+        ({TP("credit.events", 0): 11, TP("credit.events", 1): 21}, BATCH_WITHIN_SECONDS),  # caught up
+        ({TP("credit.events", 0): 110, TP("credit.events", 1): 21}, BATCH_WITHIN_SECONDS),  # 99 wait
+        ({TP("credit.events", 0): 110, TP("credit.events", 1): 122}, BACKLOG_WITHIN_SECONDS),  # 200 wait
+        ({}, BATCH_WITHIN_SECONDS),  # no highwater known yet
+        (None, BATCH_WITHIN_SECONDS),  # no consumer running
+    ],
+)
+def test_a_backlog_behind_a_batch_lengthens_the_next_window(
+    highwaters: dict[TP, int] | None, expected: float
+) -> None:
+    """The records waiting past each partition's last record of the batch are added up: the
+    longer window from BACKLOG_RECORDS on."""
+    parts = cast(CreditApp, SimpleNamespace(app=SimpleNamespace(consumer=_Consumer(highwaters))))
+    batch = _batch((0, 5), (1, 20), (0, 10))  # partition 0's last record is offset 10
+    assert BACKLOG_RECORDS == 200
+    assert batch_window_after(parts, batch) == expected

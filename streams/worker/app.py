@@ -6,6 +6,7 @@ Agents (streams.worker.agents) and web pages (streams.worker.web) are installed 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 from typing import Any
 
 import faust
@@ -16,6 +17,7 @@ from streams.kafka.gaps import GapReader
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy
 from streams.worker.agents import install_agents
+from streams.worker.delivery import deliver_inline
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
 from streams.worker.state_cache import StateCache
@@ -25,6 +27,7 @@ from streams.worker.web import install_web
 __all__ = ["CreditApp", "create_app"]
 
 USERS_TABLE = "users"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, policy: Policy, challenger: Policy | None = None) -> CreditApp:
@@ -96,6 +99,8 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         tracing=tracing,
     )
     parts.metrics.build_info.labels(_version(), policy.version).set(1)
+    if not deliver_inline(app.consumer):
+        log.warning("faust's consumer lacks what streams.worker.delivery needs: delivering as faust does")
     install_agents(parts)
     install_web(parts)
     return parts

@@ -170,6 +170,12 @@ class LocalWorker:
         """The worker's consumer group (CREDITSTREAM_APP_ID)."""
         return self.env["CREDITSTREAM_APP_ID"]
 
+    def check_running(self) -> None:
+        """Raise, with the end of its log, if the worker process has exited: a wait on its
+        progress must not run out its whole timeout on a process that is gone."""
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+
     def records_processed(self) -> int:
         """Input records this process has run through the engine since it started (its metrics)."""
         return self.metric_total("creditstream_events_total")

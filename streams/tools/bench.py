@@ -211,6 +211,8 @@ def _bench_worker(
         # The first worker may have drained part of the backlog while the others started: count
         # only what is applied after the clock starts.
         def processed() -> int:
+            for worker in running:
+                worker.check_running()
             return sum(w.records_processed() for w in running)
 
         applied_at_start = min(processed(), len(backlog))

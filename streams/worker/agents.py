@@ -336,8 +336,14 @@ def install_agents(parts: CreditApp) -> None:
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:
         window = [BATCH_WITHIN_SECONDS]  # the next batch's, read by take_batches before each wait
+
+        def gather_for(waiting: int) -> float:
+            # Records that came in during the last batch have waited long enough, unless a backlog
+            # makes the batch worth growing.
+            return window[0] if waiting == 0 or window[0] > BATCH_WITHIN_SECONDS else 0.0
+
         # take_batches acks a batch's records only after this body has returned for it.
-        async for batch in take_batches(stream, BATCH_MAX, lambda: window[0]):
+        async for batch in take_batches(stream, BATCH_MAX, gather_for):
             await apply_batch(parts, batch)
             window[0] = batch_window_after(parts, batch)
 

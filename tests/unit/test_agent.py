@@ -36,6 +36,7 @@ from streams.worker.agents import (
 )
 from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
+from streams.worker.take import take_batches
 
 
 @pytest.fixture()
@@ -327,3 +328,51 @@ def test_a_backlog_behind_a_batch_lengthens_the_next_window(
     batch = _batch((0, 5), (1, 20), (0, 10))  # partition 0's last record is offset 10
     assert BACKLOG_RECORDS == 200
     assert batch_window_after(parts, batch) == expected
+
+
+def test_records_that_arrive_during_a_batch_are_the_next_batch_at_once(
+    parts: CreditApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the agent handles a batch, new records are taken in; the next batch is those, with
+    no further wait when the worker is keeping up (no backlog)."""
+    batches: list[int] = []
+    asked: list[tuple[int, float]] = []  # (records waiting, window given) before each batch
+    apply, take = agents.apply_batch, take_batches
+
+    async def slow_first(built: CreditApp, batch: Any) -> None:
+        batches.append(len(batch))
+        if len(batches) == 1:
+            await asyncio.sleep(0.3)  # busy: the next two records come in meanwhile
+        await apply(built, batch)
+
+    def recording(stream: Any, max_records: int, window_seconds: Any) -> Any:
+        def window(waiting: int) -> float:
+            given = float(window_seconds(waiting))
+            asked.append((waiting, given))
+            return given
+
+        return take(stream, max_records, window)
+
+    monkeypatch.setattr(agents, "apply_batch", slow_first)
+    monkeypatch.setattr(agents, "take_batches", recording)
+    agent = parts.app.agents["apply-events"]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(200):
+                if batches:
+                    break
+                await asyncio.sleep(0.01)
+            for number in (2, 3):
+                await context.put(key=b"u-1", value=orjson.dumps({**APPLICATION, "event_id": f"a-{number}"}))
+            for _ in range(200):
+                if sum(batches) == 3:
+                    break
+                await asyncio.sleep(0.01)
+
+    run(scenario())
+    assert batches == [1, 2]
+    assert (2, 0.0) in asked
+    decided = [orjson.loads(value)["request_event_id"] for _, value in parts.outputs[DECISIONS.name].sent]
+    assert decided == ["a-1", "a-2", "a-3"]

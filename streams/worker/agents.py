@@ -67,8 +67,9 @@ __all__ = [
 ]
 
 BATCH_MAX: Final = 500
-# How long a batch gathers records: 5 ms while the worker keeps up (each decision waits it out),
-# 15 ms while at least BACKLOG_RECORDS records wait in Kafka behind the last batch (streams.worker.take).
+# How long a batch gathers records (streams.worker.take): 5 ms while the worker keeps up (records
+# that came in during the last batch go at once, with none), 15 ms while at least BACKLOG_RECORDS
+# records wait in Kafka behind the last batch.
 BATCH_WITHIN_SECONDS: Final = 0.005
 BACKLOG_WITHIN_SECONDS: Final = 0.015
 BACKLOG_RECORDS: Final = 200

@@ -256,6 +256,25 @@ def test_no_offset_is_committed_past_a_state_the_changelog_refused(parts: Credit
         run(scenario())
 
 
+async def _three_requests(agent: Any, batches: list[int], apart_seconds: float) -> None:
+    """Request a-1 and wait for its batch; then a-2 and a-3, ``apart_seconds`` apart; then wait
+    until ``batches`` (the agent's batch sizes, as the test records them) holds all three."""
+    async with agent.test_context() as context:
+        await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+        for _ in range(200):
+            if batches:
+                break
+            await asyncio.sleep(0.01)
+        for number in (2, 3):
+            await context.put(key=b"u-1", value=orjson.dumps({**APPLICATION, "event_id": f"a-{number}"}))
+            if apart_seconds:
+                await asyncio.sleep(apart_seconds)
+        for _ in range(200):
+            if sum(batches) == 3:
+                break
+            await asyncio.sleep(0.01)
+
+
 @pytest.mark.parametrize(("window", "sizes"), [(0.5, [1, 2]), (0.005, [1, 1, 1])])
 def test_the_next_batch_gathers_for_the_window_chosen_after_the_last(
     parts: CreditApp, monkeypatch: pytest.MonkeyPatch, window: float, sizes: list[int]
@@ -273,22 +292,7 @@ def test_the_next_batch_gathers_for_the_window_chosen_after_the_last(
     monkeypatch.setattr(agents, "batch_window_after", lambda built, batch: window)
     agent = parts.app.agents["apply-events"]
 
-    async def scenario() -> None:
-        async with agent.test_context() as context:
-            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
-            for _ in range(200):
-                if batches:
-                    break
-                await asyncio.sleep(0.01)
-            for number in (2, 3):
-                await context.put(key=b"u-1", value=orjson.dumps({**APPLICATION, "event_id": f"a-{number}"}))
-                await asyncio.sleep(0.1)
-            for _ in range(200):
-                if sum(batches) == 3:
-                    break
-                await asyncio.sleep(0.01)
-
-    run(scenario())
+    run(_three_requests(agent, batches, apart_seconds=0.1))
     assert batches == sizes
 
 
@@ -357,21 +361,7 @@ def test_records_that_arrive_during_a_batch_are_the_next_batch_at_once(
     monkeypatch.setattr(agents, "take_batches", recording)
     agent = parts.app.agents["apply-events"]
 
-    async def scenario() -> None:
-        async with agent.test_context() as context:
-            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
-            for _ in range(200):
-                if batches:
-                    break
-                await asyncio.sleep(0.01)
-            for number in (2, 3):
-                await context.put(key=b"u-1", value=orjson.dumps({**APPLICATION, "event_id": f"a-{number}"}))
-            for _ in range(200):
-                if sum(batches) == 3:
-                    break
-                await asyncio.sleep(0.01)
-
-    run(scenario())
+    run(_three_requests(agent, batches, apart_seconds=0.0))
     assert batches == [1, 2]
     assert (2, 0.0) in asked
     decided = [orjson.loads(value)["request_event_id"] for _, value in parts.outputs[DECISIONS.name].sent]

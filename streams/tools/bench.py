@@ -33,6 +33,7 @@ from streams.tools.passthrough import run_passthrough
 from streams.tools.produce import Pacer
 from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
+from streams.tools.stages import stage_figures, stage_histograms
 
 __all__ = [
     "BenchResult",
@@ -269,6 +270,7 @@ def _bench_worker(
             :steady_count
         ]
         pacer = Pacer(rate)
+        stages_before = stage_histograms(*(w.get("/metrics")[1] for w in running))
         sent_at = time.perf_counter()
         with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
             for line in steady:
@@ -281,6 +283,7 @@ def _bench_worker(
             600,
             "the stream",
         )
+        stages = stage_figures(stages_before, stage_histograms(*(w.get("/metrics")[1] for w in running)))
     finally:
         for worker in running:
             worker.stop()
@@ -295,6 +298,10 @@ def _bench_worker(
             "p90_ms": percentile(latencies, 0.90),
             "p99_ms": percentile(latencies, 0.99),
             "max_ms": max(latencies, default=0),
+            # Where the time went, from the workers' metrics over the steady phase: a record's
+            # waits before its batch (intake: Kafka and faust; batch_wait: behind the batch
+            # before), then its batch's phases (process, acks, writes).
+            "stages": stages,
         },
     )  # fmt: skip
     return throughput, latency

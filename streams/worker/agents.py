@@ -187,6 +187,7 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
 
 
 async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int, int]) -> None:
+    began = time.time()
     users, metrics, state_cache = parts.users, parts.metrics, parts.state_cache
     send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
@@ -238,8 +239,10 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     # awaited, not the producer's flush: a flush returns when a batch failed too (aiokafka, after
     # its request timeout), and the states would then be written over outputs that never arrived.
     # A failed send raises here instead: nothing of the batch is stored, and it is applied again.
+    sent = time.time()
     parts.send_lingering_now()
     await asyncio.gather(*deliveries)
+    acked = time.time()
     for decision in answered:
         waiting = parts.pending_decisions.get(decision.request_event_id)
         if waiting is not None and not waiting.done():
@@ -263,6 +266,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     for delivery in last_written.values():  # a partition's records are acknowledged in order
         delivery.add_done_callback(parts.persist_changelog_offset)
     _ack_filled(parts, filled)
+    metrics.observe_batch(batch, (began, sent, acked, time.time()))
 
 
 async def commit_applied(parts: CreditApp) -> None:

@@ -9,8 +9,9 @@ outcomes, reason codes and dead-letter kinds are all closed sets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -35,6 +36,8 @@ class DomainMetrics:
     consumer_lag: Gauge
     state_bytes: Histogram
     batch_records: Histogram
+    record_wait: Histogram
+    batch_seconds: Histogram
     shadow_decisions: Counter
     redelivered: Counter
     offset_gaps: Counter
@@ -104,6 +107,23 @@ class DomainMetrics:
                 buckets=(1, 5, 10, 25, 50, 100, 250, 500),
                 registry=registry,
             ),
+            record_wait=Histogram(
+                "creditstream_record_wait_seconds",
+                "Where an input record waited before its batch: stage intake is from its Kafka "
+                "timestamp until the agent took it in (the broker, the fetch, faust's hand-over); "
+                "stage batch is from then until its batch began",
+                ["stage"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                "creditstream_batch_seconds",
+                "Time per batch in each phase: process (decode, engine, encode, sends handed to the "
+                "producer), acks (until Kafka acknowledged every output), writes (states to the table)",
+                ["phase"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
             redelivered=Counter(
                 "creditstream_redelivered",
                 "Records skipped because the user's state had already applied their offset",
@@ -132,6 +152,25 @@ class DomainMetrics:
                 registry=registry,
             ),
         )
+
+    def observe_batch(self, batch: Sequence[Any], phases: tuple[float, float, float, float]) -> None:
+        """A batch's phases, from the moments (epoch seconds) it began, had sent its outputs, had
+        them acknowledged and had written its states; and each record's waits before it, when the
+        batch says when its records were taken in (streams.worker.take.Batch)."""
+        began, sent, acked, written = phases
+        self.batch_seconds.labels("process").observe(sent - began)
+        self.batch_seconds.labels("acks").observe(acked - sent)
+        self.batch_seconds.labels("writes").observe(written - acked)
+        taken_at: list[float] | None = getattr(batch, "taken_at", None)
+        if taken_at is None:
+            return
+        intake = self.record_wait.labels("intake").observe
+        queued = self.record_wait.labels("batch").observe
+        for event, taken in zip(batch, taken_at, strict=True):
+            stamp = event.message.timestamp
+            if stamp is not None:
+                intake(max(0.0, taken - stamp))  # a broker's clock may run a little ahead
+            queued(began - taken)
 
     def record_outputs(self, outputs: list[EngineOutput], shadow_decisions: list[Decision]) -> None:
         """Count decisions, reasons and changes; in shadow mode, whether the challenger agrees."""

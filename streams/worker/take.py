@@ -23,17 +23,29 @@ the body has returned for it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Final
 
-__all__ = ["take_batches"]
+__all__ = ["Batch", "take_batches"]
 
 _LEAST_WAIT_SECONDS: Final = 0.001  # with nothing taken yet, a wait of 0 would spin
 
 
+class Batch(list[Any]):
+    """A batch of faust events, and when each was taken in from the stream (epoch seconds, in
+    order): the worker's latency metrics split the time before a batch from the batch itself."""
+
+    __slots__ = ("taken_at",)
+
+    def __init__(self, events: list[Any], taken_at: list[float]) -> None:
+        super().__init__(events)
+        self.taken_at = taken_at
+
+
 def take_batches(
     stream: Any, max_records: int, window_seconds: Callable[[int], float]
-) -> AsyncGenerator[list[Any], None]:
+) -> AsyncGenerator[Batch, None]:
     """Batches of at most ``max_records`` faust events. Before each batch, ``window_seconds(n)``
     says how long to gather, ``n`` being the records that came in while the body handled the last
     batch; 0 yields those at once.
@@ -49,8 +61,10 @@ def take_batches(
 
 async def _take_batches(
     stream: Any, max_records: int, window_seconds: Callable[[int], float]
-) -> AsyncGenerator[list[Any], None]:
+) -> AsyncGenerator[Batch, None]:
     events: list[Any] = []  # taken from the stream, not yet yielded (or yielded and not yet acked)
+    taken_at: list[float] = []  # when each of ``events`` was taken in
+    now = time.time
     buffer_full = asyncio.Event()
     buffer_consumed = asyncio.Event()
     enabled_acks: bool = stream.enable_acks
@@ -64,6 +78,7 @@ async def _take_batches(
             if event is None:
                 raise RuntimeError("take_batches found no current event for a record")
             events.append(event)
+            taken_at.append(now())
             if len(events) >= max_records:
                 buffer_full.set()
                 buffer_consumed.clear()
@@ -85,13 +100,14 @@ async def _take_batches(
                 await stream.wait_for_stopped(buffer_full, timeout=max(window, _LEAST_WAIT_SECONDS))
             if not events:
                 continue
-            batch = events[:max_records]
+            batch = Batch(events[:max_records], taken_at[:max_records])
             try:
                 yield batch
             finally:
                 for event in batch:
                     await stream.ack(event)
                 del events[: len(batch)]  # what came in meanwhile stays, for the next batch
+                del taken_at[: len(batch)]
                 if len(events) < max_records:
                     buffer_full.clear()
                     buffer_consumed.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -366,3 +367,44 @@ def test_records_that_arrive_during_a_batch_are_the_next_batch_at_once(
     assert (2, 0.0) in asked
     decided = [orjson.loads(value)["request_event_id"] for _, value in parts.outputs[DECISIONS.name].sent]
     assert decided == ["a-1", "a-2", "a-3"]
+
+
+def test_the_wait_of_records_that_arrive_during_a_busy_batch_is_measured(
+    parts: CreditApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records taken in while the agent is busy for 0.3 s with a batch wait for it: the metrics
+    put that time before their batch (stage "batch"), not in Kafka's intake."""
+    batches: list[int] = []
+    taken: list[list[float]] = []
+    handed: list[float] = []  # when each batch reached the agent's body
+    apply = agents.apply_batch
+
+    async def slow_first(built: CreditApp, batch: Any) -> None:
+        handed.append(time.time())
+        batches.append(len(batch))
+        taken.append(list(batch.taken_at))
+        await apply(built, batch)
+        if len(batches) == 1:
+            await asyncio.sleep(0.3)  # still busy: the next two records come in meanwhile
+
+    monkeypatch.setattr(agents, "apply_batch", slow_first)
+    agent = parts.app.agents["apply-events"]
+
+    run(_three_requests(agent, batches, apart_seconds=0.0))
+    assert batches == [1, 2]
+    assert len(taken[1]) == 2 and taken[1] == sorted(taken[1])
+
+    def value(name: str, labels: dict[str, str]) -> float:
+        return parts.registry.get_sample_value(name, labels) or 0.0
+
+    waited = value("creditstream_record_wait_seconds_sum", {"stage": "batch"})
+    assert value("creditstream_record_wait_seconds_count", {"stage": "batch"}) == 3
+    # The two records waited from their taking in until the second batch, which came after the
+    # busy 0.3 s; the first record hardly waited.
+    expected = sum(handed[1] - moment for moment in taken[1]) + (handed[0] - taken[0][0])
+    assert min(handed[1] - moment for moment in taken[1]) > 0.29
+    assert waited == pytest.approx(expected, abs=0.02)
+    assert value("creditstream_record_wait_seconds_count", {"stage": "intake"}) == 3
+    assert value("creditstream_record_wait_seconds_sum", {"stage": "intake"}) < 0.1
+    for phase in ("process", "acks", "writes"):
+        assert value("creditstream_batch_seconds_count", {"phase": phase}) == 2

@@ -1,0 +1,53 @@
+"""The worker's latency split: where a record waited before its batch, and the batch's phases."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.worker.metrics import DomainMetrics
+from streams.worker.take import Batch
+
+
+def _event(timestamp: float | None) -> SimpleNamespace:
+    return SimpleNamespace(message=SimpleNamespace(timestamp=timestamp))
+
+
+def _value(registry: CollectorRegistry, name: str, label: str, value: str) -> float:
+    sample = registry.get_sample_value(name, {label: value})
+    return 0.0 if sample is None else sample
+
+
+def test_a_batch_observes_its_phases_and_each_records_waits_before_it() -> None:
+    registry = CollectorRegistry()
+    metrics = DomainMetrics.create(registry)
+    batch = Batch([_event(99.0), _event(None), _event(100.2)], taken_at=[99.5, 99.8, 99.9])
+
+    metrics.observe_batch(batch, (100.0, 100.5, 100.75, 101.0))
+
+    phase = "creditstream_batch_seconds_sum"
+    assert _value(registry, phase, "phase", "process") == pytest.approx(0.5)
+    assert _value(registry, phase, "phase", "acks") == pytest.approx(0.25)
+    assert _value(registry, phase, "phase", "writes") == pytest.approx(0.25)
+    # Intake: from the record's Kafka timestamp to its taking in; none without a timestamp, and 0
+    # (not negative) for a record stamped by a broker whose clock runs ahead.
+    assert _value(registry, "creditstream_record_wait_seconds_count", "stage", "intake") == 2
+    assert _value(registry, "creditstream_record_wait_seconds_sum", "stage", "intake") == pytest.approx(0.5)
+    # From its taking in to the batch's start: every record.
+    assert _value(registry, "creditstream_record_wait_seconds_count", "stage", "batch") == 3
+    assert _value(registry, "creditstream_record_wait_seconds_sum", "stage", "batch") == pytest.approx(
+        0.5 + 0.2 + 0.1
+    )
+
+
+def test_a_batch_that_does_not_say_when_its_records_came_observes_its_phases_only() -> None:
+    registry = CollectorRegistry()
+    metrics = DomainMetrics.create(registry)
+
+    metrics.observe_batch([_event(99.0)], (100.0, 100.1, 100.2, 100.3))
+
+    assert _value(registry, "creditstream_batch_seconds_count", "phase", "process") == 1
+    assert _value(registry, "creditstream_record_wait_seconds_count", "stage", "intake") == 0
+    assert _value(registry, "creditstream_record_wait_seconds_count", "stage", "batch") == 0

@@ -270,7 +270,7 @@ def _bench_worker(
             :steady_count
         ]
         pacer = Pacer(rate)
-        stages_before = stage_histograms(*(w.get("/metrics")[1] for w in running))
+        stages_before = stage_histograms(*_metrics_texts(running))
         sent_at = time.perf_counter()
         with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
             for line in steady:
@@ -283,7 +283,7 @@ def _bench_worker(
             600,
             "the stream",
         )
-        stages = stage_figures(stages_before, stage_histograms(*(w.get("/metrics")[1] for w in running)))
+        stages = stage_figures(stages_before, stage_histograms(*_metrics_texts(running)))
     finally:
         for worker in running:
             worker.stop()
@@ -305,6 +305,13 @@ def _bench_worker(
         },
     )  # fmt: skip
     return throughput, latency
+
+
+def _metrics_texts(workers: list[LocalWorker]) -> list[str]:
+    """Each worker's /metrics text; a worker that does not answer is left out (its stages are
+    then missing from the figures, rather than the whole run failing at its end)."""
+    bodies = (worker.get("/metrics") for worker in workers)
+    return [body for status, body in bodies if status == 200 and isinstance(body, str)]
 
 
 PASSTHROUGH_OUT: Final = "bench.passthrough-out"

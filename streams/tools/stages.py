@@ -99,7 +99,7 @@ def stage_figures(
         between = after[stage].since(before.get(stage, Histogram()))
         p99 = bucket_quantile(between.buckets, 0.99)
         figures[stage] = {
-            "observations": between.count,
+            "observations": int(between.count),
             "mean_ms": round(1000 * between.total / between.count, 2) if between.count else None,
             "p99_ms": round(1000 * p99, 1) if p99 is not None else None,
         }

@@ -59,3 +59,17 @@ def test_a_failed_cleanup_does_not_hide_why_the_run_failed(
     with pytest.raises(RuntimeError, match="never became ready"):
         bench.bench_worker("127.0.0.1:1", 1000, None, 1, tmp_path)
     assert "could not delete this run's topics (bench" in caplog.text
+
+
+class _Answering:
+    def __init__(self, status: int, body: object) -> None:
+        self.answer = (status, body)
+
+    def get(self, path: str) -> tuple[int, object]:
+        assert path == "/metrics"
+        return self.answer
+
+
+def test_the_stage_figures_read_only_workers_that_answer_with_metrics() -> None:
+    workers = [_Answering(200, "# metrics\n"), _Answering(0, None), _Answering(503, {"ready": False})]
+    assert bench._metrics_texts(workers) == ["# metrics\n"]  # type: ignore[arg-type]

@@ -44,19 +44,16 @@ class Histogram:
 
 def stage_histograms(*metrics_texts: str) -> dict[str, Histogram]:
     """The stages' histograms in Prometheus text exposition, added up over the texts (workers)."""
-    stage_of = {(metric, label, value): stage for stage, metric, label, value in STAGES}
+    label_of = {metric: label for _, metric, label, _ in STAGES}  # each metric's one stage label
+    stage_of = {(metric, value): stage for stage, metric, _, value in STAGES}
     found: dict[str, Histogram] = {}
     for text in metrics_texts:
         for family in text_string_to_metric_families(text):
+            label = label_of.get(family.name)
+            if label is None:
+                continue
             for sample in family.samples:
-                stage = next(
-                    (
-                        stage_of[key]
-                        for key in ((family.name, name, value) for name, value in sample.labels.items())
-                        if key in stage_of
-                    ),
-                    None,
-                )
+                stage = stage_of.get((family.name, sample.labels.get(label, "")))
                 if stage is None:
                     continue
                 histogram = found.setdefault(stage, Histogram())

@@ -18,6 +18,7 @@ from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy
 from streams.worker.agents import install_agents
 from streams.worker.delivery import deliver_inline
+from streams.worker.fetch_wait import bound_fetch_wait
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
 from streams.worker.state_cache import StateCache
@@ -101,6 +102,8 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
     parts.metrics.build_info.labels(_version(), policy.version).set(1)
     if not deliver_inline(app.consumer):
         log.warning("faust's consumer lacks what streams.worker.delivery needs: delivering as faust does")
+    if not bound_fetch_wait(app.consumer):
+        log.warning("faust's consumer lacks what streams.worker.fetch_wait needs: fetches wait as faust sets")
     install_agents(parts)
     install_web(parts)
     return parts

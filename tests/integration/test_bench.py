@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from streams.testing import wait_until
+from schemas.topics import EVENTS
+from streams.kafka.admin import ensure_topics
+from streams.policy import default_policy
+from streams.processing import expected_partition
+from streams.testing import read_records, wait_until
 from streams.tools.bench import bench_worker, summary_document
+from streams.tools.paced import send_paced
+from streams.tools.simulate import Simulation
 from streams.worker.agents import BATCH_MAX
 
 pytestmark = pytest.mark.broker
@@ -78,3 +86,22 @@ def test_a_run_deletes_its_topics_unless_asked_to_keep_them(bootstrap: str, tmp_
     assert any(t.endswith("-worker-users-changelog") for t in kept)
     bench_worker(bootstrap, events=1000, rate=50, seconds=1, workdir=tmp_path / "b")
     wait_until(lambda: bench_topics() == before | kept, 30, "the second run's topics deleted")
+
+
+def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
+    bootstrap: str, unique_prefix: str
+) -> None:
+    """The bench's load generator (streams.tools.paced): every line reaches its event type's topic,
+    on the partition Kafka's default partitioner gives its user (the worker checks that), with a
+    trace context, and no faster than the rate."""
+    ensure_topics(bootstrap, 4, topics=[replace(EVENTS, name=unique_prefix + EVENTS.name)])
+    lines = list(Simulation(10, 30, 5, default_policy(), id_prefix="paced-").lines())[:200]
+    seconds = send_paced(bootstrap, lines, 400.0, topic_prefix=unique_prefix)
+    assert seconds >= 199 / 400
+    records = read_records(bootstrap, unique_prefix + EVENTS.name)
+    assert sorted(record.value for record in records) == sorted(lines)
+    for record in records:
+        user_id = orjson.loads(record.value)["user_id"]
+        assert record.key == user_id.encode()
+        assert record.partition == expected_partition(record.key, 4)
+        assert dict(record.headers)["traceparent"].startswith(b"00-")

@@ -180,7 +180,8 @@ def _bench_worker(
     passthrough: bool,
 ) -> tuple[BenchResult, BenchResult]:
     policy = default_policy()
-    backlog = list(islice(Simulation(max(20, events // 120), 400, 1, policy, id_prefix="tp-").lines(), events))
+    simulated = Simulation(max(20, events // 120), 400, 1, policy, id_prefix="tp-")
+    backlog = list(islice(simulated.lines(), events))
     settings = Settings.from_environment(
         {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CREDITSTREAM_TOPIC_PREFIX": prefix}
     )

@@ -96,6 +96,7 @@ def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
     trace context, and no faster than the rate."""
     ensure_topics(bootstrap, 4, topics=[replace(EVENTS, name=unique_prefix + EVENTS.name)])
     lines = list(Simulation(10, 30, 5, default_policy(), id_prefix="paced-").lines())[:200]
+    assert len(lines) == 200
     seconds = send_paced(bootstrap, lines, 400.0, topic_prefix=unique_prefix)
     assert seconds >= 199 / 400
     records = read_records(bootstrap, unique_prefix + EVENTS.name)

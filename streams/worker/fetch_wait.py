@@ -26,8 +26,8 @@ def bound_fetch_wait(consumer: Any, max_wait_ms: int = FETCH_MAX_WAIT_MS) -> boo
     """Make faust's consumer thread create its aiokafka consumer with ``max_wait_ms`` as the
     longest a fetch may wait; False (nothing changed) when this faust lacks the parts it uses."""
     thread = getattr(consumer, "_thread", None)
-    create = getattr(thread, "_create_consumer", None)  # None too when there is no thread
-    if create is None:
+    create = getattr(thread, "_create_consumer", None)
+    if thread is None or create is None:
         return False
 
     def create_consumer(*args: Any, **kwargs: Any) -> Any:

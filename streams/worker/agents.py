@@ -49,6 +49,7 @@ from schemas.topics import DECISIONS, EVENTS, SHADOW_DECISIONS
 from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
+from streams.worker.fetch_wait import shape_fetches
 from streams.worker.parts import CreditApp
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
@@ -58,6 +59,7 @@ __all__ = [
     "BACKLOG_WITHIN_SECONDS",
     "BATCH_MAX",
     "BATCH_WITHIN_SECONDS",
+    "IDLE_AFTER_SECONDS",
     "ChangelogWriteError",
     "apply_batch",
     "batch_window_after",
@@ -74,6 +76,8 @@ BATCH_WITHIN_SECONDS: Final = 0.005
 BACKLOG_WITHIN_SECONDS: Final = 0.015
 BACKLOG_RECORDS: Final = 200
 LAG_INTERVAL_SECONDS: Final = 5.0
+# With no batch for this long, fetches stop gathering (streams.worker.fetch_wait.shape_fetches).
+IDLE_AFTER_SECONDS: Final = 0.05
 _EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
 log = logging.getLogger(__name__)
 
@@ -341,8 +345,11 @@ def install_agents(parts: CreditApp) -> None:
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:
         window = [BATCH_WITHIN_SECONDS]  # the next batch's, read by take_batches before each wait
+        last_batch = [0.0]  # when the last batch ended (monotonic seconds)
 
         def gather_for(waiting: int) -> float:
+            if waiting == 0 and time.monotonic() - last_batch[0] > IDLE_AFTER_SECONDS:
+                shape_fetches(app.consumer, gather=False)  # records stopped: no fetch every 10 ms
             # Records that came in during the last batch have waited long enough, unless a backlog
             # makes the batch worth growing.
             return window[0] if waiting == 0 or window[0] > BATCH_WITHIN_SECONDS else 0.0
@@ -351,6 +358,9 @@ def install_agents(parts: CreditApp) -> None:
         async for batch in take_batches(stream, BATCH_MAX, gather_for):
             await apply_batch(parts, batch)
             window[0] = batch_window_after(parts, batch)
+            # While the worker keeps up, the broker gathers records for each fetch too.
+            shape_fetches(app.consumer, gather=window[0] == BATCH_WITHIN_SECONDS)
+            last_batch[0] = time.monotonic()
 
     @app.agent(parts.legacy_inputs, name="forward-schema-1-topics")
     async def forward_legacy(stream: Any) -> None:

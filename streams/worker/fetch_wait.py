@@ -11,15 +11,32 @@ reproduces it against the broker, and the bench saw decisions 1.5 to 1.8 s late)
 
 At 100 ms such a stall ends within 100 ms. The cost is an empty fetch every 100 ms while the
 worker's partitions are idle, which is nothing against the work a busy worker does.
+
+``shape_fetches`` then sets each next fetch by what the agent last saw. While records flow and the
+worker keeps up, a fetch answered at once carried a few records, and the worker fetched hundreds of
+times a second, each time across 40 partitions and two threads: at a steady 1,900 events/s its
+process used 88% of a core. So then the broker gathers: a fetch returns with 64 KiB or after 10 ms,
+whichever comes first (one fetch per 10 ms at that rate, and 77% of a core; a stall is then bounded
+by 10 ms too). Otherwise a fetch returns with the first byte, within 100 ms: on a backlog every
+fetch fills at once anyway, and the 10 ms wait measured 10% fewer events per second there; and
+while no records come, 10 ms fetches took an idle worker from 4% of a core to 10%.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["FETCH_MAX_WAIT_MS", "bound_fetch_wait"]
+__all__ = [
+    "FETCH_MAX_WAIT_MS",
+    "GATHER_MAX_WAIT_MS",
+    "GATHER_MIN_BYTES",
+    "bound_fetch_wait",
+    "shape_fetches",
+]
 
-FETCH_MAX_WAIT_MS: Final = 100
+FETCH_MAX_WAIT_MS: Final = 100  # when not gathering (and from the start), with 1 byte or more
+GATHER_MAX_WAIT_MS: Final = 10
+GATHER_MIN_BYTES: Final = 64 * 1024
 
 
 def bound_fetch_wait(consumer: Any, max_wait_ms: int = FETCH_MAX_WAIT_MS) -> bool:
@@ -38,4 +55,22 @@ def bound_fetch_wait(consumer: Any, max_wait_ms: int = FETCH_MAX_WAIT_MS) -> boo
         return client
 
     thread._create_consumer = create_consumer
+    return True
+
+
+def shape_fetches(consumer: Any, *, gather: bool) -> bool:
+    """Set how aiokafka's next fetches wait: for records to gather (``gather``), or only for the
+    first byte. False (nothing changed) before the consumer has started, or when this faust or
+    aiokafka lacks the parts it uses.
+
+    The fetcher reads both fields on faust's consumer thread each time it builds a fetch; each is
+    one attribute, written here whole."""
+    thread = getattr(consumer, "_thread", None)
+    fetcher: Any = getattr(getattr(thread, "_consumer", None), "_fetcher", None)
+    if not all(hasattr(fetcher, field) for field in ("_fetch_min_bytes", "_fetch_max_wait_ms")):
+        return False
+    if gather:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS
+    else:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, FETCH_MAX_WAIT_MS
     return True

@@ -1,19 +1,24 @@
 """Against the broker: after the application falls behind, a fetch that asks only for partitions
 with nothing new holds back every other partition for the fetch's maximum wait. With the worker's
 100 ms (streams.worker.fetch_wait) a new record still comes within a fraction of a second; with
-faust-streaming's 1,500 ms it came 1.3 s late, which is the stall the bench saw."""
+faust-streaming's 1,500 ms it came 1.3 s late, which is the stall the bench saw.
+
+And while the worker keeps up, its fetches let the broker gather records (``shape_fetches``): a
+steady trickle comes in a few fetches of many records, not one fetch per record, and still within
+a few tens of milliseconds."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from streams.worker.fetch_wait import FETCH_MAX_WAIT_MS
+from streams.worker.fetch_wait import FETCH_MAX_WAIT_MS, shape_fetches
 
 pytestmark = pytest.mark.broker
 
@@ -75,3 +80,67 @@ def test_a_record_after_a_hiccup_waits_at_most_the_fetch_wait(
         )
     else:
         assert waited < 0.5, f"a new record took {waited:.3f}s after a hiccup"
+
+
+_TRICKLE_RECORDS = 400
+_TRICKLE_INTERVAL_SECONDS = 0.0025  # 400 records a second, one at a time
+
+
+async def _fetches_for_a_trickle(bootstrap: str, topic: str, *, gather: bool) -> tuple[int, float, float]:
+    """(fetches that brought records, the latest any record came after it was produced, the
+    trickle's seconds) for a record every 2.5 ms, with the consumer's fetches shaped as the
+    worker's are."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"fetch-shape-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+    )
+    try:
+        await consumer.start()
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        assert shape_fetches(SimpleNamespace(_thread=SimpleNamespace(_consumer=consumer)), gather=gather)
+
+        async def trickle() -> float:
+            began = time.perf_counter()
+            for _ in range(_TRICKLE_RECORDS):
+                await producer.send(topic, b"x" * 200)
+                await asyncio.sleep(_TRICKLE_INTERVAL_SECONDS)
+            return time.perf_counter() - began
+
+        sending = asyncio.create_task(trickle())
+        fetches, taken, latest = 0, 0, 0.0
+        while taken < _TRICKLE_RECORDS:
+            batches = await consumer.getmany(timeout_ms=5000)
+            if not batches:
+                break
+            fetches += 1
+            now_ms = time.time() * 1000
+            for records in batches.values():
+                taken += len(records)
+                latest = max(latest, *((now_ms - record.timestamp) / 1000 for record in records))
+        assert taken == _TRICKLE_RECORDS
+        return fetches, latest, await sending
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def test_while_keeping_up_the_broker_gathers_records_into_fewer_fetches(
+    bootstrap: str, admin: KafkaAdminClient, unique_prefix: str
+) -> None:
+    topics = [unique_prefix + "trickle-first-byte", unique_prefix + "trickle-gathered"]
+    admin.create_topics([NewTopic(topic, 1, 1) for topic in topics])
+    try:
+        per_record, _, _ = asyncio.run(_fetches_for_a_trickle(bootstrap, topics[0], gather=False))
+        gathered, latest, seconds = asyncio.run(_fetches_for_a_trickle(bootstrap, topics[1], gather=True))
+    finally:
+        admin.delete_topics(topics)
+    # About one fetch per 10 ms of the trickle (measured: 114 and 126 in 1.1 to 1.2 s), where a
+    # fetch that returns at the first byte brought one record each time (400).
+    assert gathered * 2 < per_record, (gathered, per_record)
+    assert gathered <= 1.5 * seconds / 0.010, (gathered, seconds)
+    assert latest < 0.1, f"a record came {latest:.3f}s after it was produced"

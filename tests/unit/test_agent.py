@@ -30,6 +30,7 @@ from streams.worker.agents import (
     BACKLOG_RECORDS,
     BACKLOG_WITHIN_SECONDS,
     BATCH_WITHIN_SECONDS,
+    IDLE_AFTER_SECONDS,
     ChangelogWriteError,
     batch_window_after,
     commit_applied,
@@ -295,6 +296,66 @@ def test_the_next_batch_gathers_for_the_window_chosen_after_the_last(
 
     run(_three_requests(agent, batches, apart_seconds=0.1))
     assert batches == sizes
+
+
+@pytest.mark.parametrize(
+    ("window", "gather"), [(BACKLOG_WITHIN_SECONDS, False), (BATCH_WITHIN_SECONDS, True)]
+)
+def test_after_each_batch_the_fetches_gather_only_while_the_worker_keeps_up(
+    parts: CreditApp, monkeypatch: pytest.MonkeyPatch, window: float, gather: bool
+) -> None:
+    """The backlog's longer window lets the next fetches take what is there; the short one has the
+    broker gather records for them (streams.worker.fetch_wait.shape_fetches)."""
+    batches: list[int] = []
+    calls: list[str | bool] = []  # "batch" when a batch is applied, then each shape set, in order
+    apply = agents.apply_batch
+
+    async def counted(built: CreditApp, batch: Any) -> None:
+        batches.append(len(batch))
+        await apply(built, batch)
+        calls.append("batch")
+
+    def shape(consumer: Any, *, gather: bool) -> bool:
+        calls.append(gather)
+        return True
+
+    monkeypatch.setattr(agents, "apply_batch", counted)
+    monkeypatch.setattr(agents, "batch_window_after", lambda built, batch: window)
+    monkeypatch.setattr(agents, "shape_fetches", shape)
+    agent = parts.app.agents["apply-events"]
+
+    run(_three_requests(agent, batches, apart_seconds=0.0))
+    assert len(batches) >= 1
+    after_each_batch = [calls[i + 1] for i, call in enumerate(calls[:-1]) if call == "batch"]
+    assert after_each_batch == [gather] * len(batches)
+
+
+def test_with_no_batch_for_a_while_fetches_stop_gathering(
+    parts: CreditApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records stopped: fetches return at the first byte again, rather than every 10 ms."""
+    shaped: list[bool] = []
+
+    def shape(consumer: Any, *, gather: bool) -> bool:
+        shaped.append(gather)
+        return True
+
+    monkeypatch.setattr(agents, "shape_fetches", shape)
+    agent = parts.app.agents["apply-events"]
+
+    async def one_request_then_quiet() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(200):
+                if True in shaped:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(4 * IDLE_AFTER_SECONDS)
+
+    run(one_request_then_quiet())
+    assert True in shaped, "the batch set no shape"
+    assert shaped[-1] is False
+    assert False in shaped[shaped.index(True) :]
 
 
 class _Consumer:

@@ -15,7 +15,13 @@ import pytest
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
 from streams.worker.app import create_app
-from streams.worker.fetch_wait import FETCH_MAX_WAIT_MS, bound_fetch_wait
+from streams.worker.fetch_wait import (
+    FETCH_MAX_WAIT_MS,
+    GATHER_MAX_WAIT_MS,
+    GATHER_MIN_BYTES,
+    bound_fetch_wait,
+    shape_fetches,
+)
 from streams.worker.parts import CreditApp
 
 
@@ -73,3 +79,29 @@ def test_an_aiokafka_consumer_without_the_field_is_an_error_not_a_silent_1500_ms
     bound_fetch_wait(SimpleNamespace(_thread=thread))
     with pytest.raises(RuntimeError, match="_fetch_max_wait_ms"):
         thread._create_consumer(loop=None)
+
+
+def _started(fetcher: Any) -> Any:
+    """faust's consumer with its thread's aiokafka consumer started, as far as shape_fetches sees."""
+    return SimpleNamespace(_thread=SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher)))
+
+
+@pytest.mark.parametrize(
+    ("gather", "min_bytes", "max_wait_ms"),
+    [(True, GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS), (False, 1, FETCH_MAX_WAIT_MS)],
+    ids=["gathering", "first-byte"],
+)
+def test_fetches_gather_up_to_64_kib_or_10_ms_or_return_at_the_first_byte(
+    gather: bool, min_bytes: int, max_wait_ms: int
+) -> None:
+    fetcher = SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    assert (GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS) == (65536, 10)
+    assert shape_fetches(_started(fetcher), gather=not gather)  # from the other shape
+    assert shape_fetches(_started(fetcher), gather=gather)
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (min_bytes, max_wait_ms)
+
+
+def test_before_the_consumer_starts_fetches_are_left_as_created(parts: CreditApp) -> None:
+    assert not shape_fetches(parts.app.consumer, gather=True)  # faust's: its thread has no consumer yet
+    assert not shape_fetches(SimpleNamespace(), gather=True)
+    assert not shape_fetches(_started(SimpleNamespace(_fetch_min_bytes=1)), gather=True)

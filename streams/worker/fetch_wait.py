@@ -15,11 +15,11 @@ worker's partitions are idle, which is nothing against the work a busy worker do
 ``shape_fetches`` then sets each next fetch by what the agent last saw. While records flow and the
 worker keeps up, a fetch answered at once carried a few records, and the worker fetched hundreds of
 times a second, each time across 40 partitions and two threads: at a steady 1,900 events/s its
-process used 88% of a core. So then the broker gathers: a fetch returns with 64 KiB or after 10 ms,
-whichever comes first (one fetch per 10 ms at that rate, and 77% of a core; a stall is then bounded
-by 10 ms too). Otherwise a fetch returns with the first byte, within 100 ms: on a backlog every
-fetch fills at once anyway, and the 10 ms wait measured 10% fewer events per second there; and
-while no records come, 10 ms fetches took an idle worker from 4% of a core to 10%.
+process used 87 to 92% of a core. So then the broker gathers: a fetch returns with 64 KiB or after
+10 ms, whichever comes first (one fetch per 10 ms at that rate, and 70 to 84% of a core; a stall
+is then bounded by 10 ms too). Otherwise a fetch returns with the first byte, within 100 ms: on a
+backlog every fetch fills at once anyway, and the 10 ms wait measured 10% fewer events per second
+there; and while no records come, 10 ms fetches took an idle worker from 4% of a core to 10%.
 """
 
 from __future__ import annotations

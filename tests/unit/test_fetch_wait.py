@@ -105,3 +105,29 @@ def test_before_the_consumer_starts_fetches_are_left_as_created(parts: CreditApp
     assert not shape_fetches(parts.app.consumer, gather=True)  # faust's: its thread has no consumer yet
     assert not shape_fetches(SimpleNamespace(), gather=True)
     assert not shape_fetches(_started(SimpleNamespace(_fetch_min_bytes=1)), gather=True)
+
+
+class _RecordingFetcher:
+    """A fetcher that notes the pair of fields a fetch built after each write would read."""
+
+    _fetch_min_bytes: int
+    _fetch_max_wait_ms: int
+
+    def __init__(self, min_bytes: int, max_wait_ms: int) -> None:
+        self.seen: list[tuple[int, int]] = []
+        object.__setattr__(self, "_fetch_min_bytes", min_bytes)
+        object.__setattr__(self, "_fetch_max_wait_ms", max_wait_ms)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name.startswith("_fetch_"):
+            self.seen.append((self._fetch_min_bytes, self._fetch_max_wait_ms))
+
+
+@pytest.mark.parametrize("gather", [True, False], ids=["to-gathering", "to-first-byte"])
+def test_a_fetch_built_between_the_two_writes_never_waits_100_ms_for_64_kib(gather: bool) -> None:
+    start = (1, FETCH_MAX_WAIT_MS) if gather else (GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS)
+    fetcher = _RecordingFetcher(*start)
+    shape_fetches(_started(fetcher), gather=gather)
+    assert (GATHER_MIN_BYTES, FETCH_MAX_WAIT_MS) not in fetcher.seen
+    assert fetcher.seen[-1] == ((GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS) if gather else (1, FETCH_MAX_WAIT_MS))

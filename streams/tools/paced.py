@@ -45,16 +45,20 @@ def send_paced(
 @contextlib.contextmanager
 def no_collector_pauses() -> Iterator[None]:
     """No cycle collection inside: what exists now is collected once and frozen (never scanned
-    again until thawed), and the collector stays off until the block ends. What the block leaves
-    in cycles is collected then (one sending run: aiokafka's futures, a few megabytes at most)."""
+    again), and the collector stays off until the block ends; cycles the block leaves go at the
+    collector's next pass after it. What the process had frozen before (``tune_gc`` freezes what
+    start-up loaded) stays frozen, and then so does what the block froze with it: the freeze
+    cannot be undone in part."""
     was_enabled = gc.isenabled()
+    was_frozen = gc.get_freeze_count() > 0
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not was_frozen:
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 

@@ -12,6 +12,7 @@ from streams.tools.paced import no_collector_pauses
 
 def test_inside_the_collector_is_off_and_what_existed_is_frozen() -> None:
     assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
     with no_collector_pauses():
         assert not gc.isenabled()
         assert gc.get_freeze_count() > 0
@@ -34,3 +35,14 @@ def test_a_collector_that_was_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_the_process_froze_before_stays_frozen() -> None:
+    gc.freeze()  # as tune_gc does at start-up
+    try:
+        with no_collector_pauses():
+            pass
+        assert gc.get_freeze_count() > 0
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()

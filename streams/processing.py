@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final, Literal, NamedTuple
 
-from kafka.partitioner.default import murmur2
-
 from schemas.codec import DecodeError, dead_letter, decode_event, encode
 from schemas.events import Event
 from schemas.outputs import Decision
 from schemas.topics import DEAD_LETTER, EVENT_TYPE_TOPIC
 from streams.engine import StateDecodeError, UserState, apply
 from streams.engine.apply import EngineOutput
+from streams.kafka.partitioning import key_partition
 from streams.policy import Policy
 
 __all__ = [
@@ -108,7 +107,7 @@ class Step:
 
 def expected_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java client, kafka-python) gives a key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+    return key_partition(key, partitions)
 
 
 def process(

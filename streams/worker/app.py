@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.topics import EVENTS, LEGACY_INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
 from streams.kafka.gaps import GapReader
+from streams.kafka.partitioning import RememberingPartitioner
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy
 from streams.worker.agents import install_agents
@@ -54,6 +55,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         value_serializer="raw",
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
+        producer_partitioner=RememberingPartitioner(),  # the default's partitions, hashed once per key
         web_enabled=True,
         # A crashed worker's partitions move (or, with static membership, come back) in seconds,
         # not after a 60 s session expiry.

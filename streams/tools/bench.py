@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
@@ -30,6 +29,7 @@ from streams.kafka.admin import broker_log_dirs, delete_topics_starting_with, en
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
+from streams.tools.machine import cpu_shares, machine_description, read_cpu_times
 from streams.tools.paced import send_paced
 from streams.tools.passthrough import run_passthrough
 from streams.tools.replay import replay_lines
@@ -219,9 +219,9 @@ def _bench_worker(
             return sum(w.records_processed() for w in running)
 
         applied_at_start = min(processed(), len(backlog))
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), read_cpu_times()
         wait_until(lambda: processed() >= len(backlog), 1800, "the backlog", interval=0.1)
-        elapsed = time.perf_counter() - began
+        elapsed, backlog_cpu = time.perf_counter() - began, cpu_shares(cpu_began, read_cpu_times())
         measured = backlog_measured(len(backlog), applied_at_start)
         state_writes = sum(w.metric_total("creditstream_state_bytes_count") for w in running)
         state_bytes = sum(w.metric_total("creditstream_state_bytes_sum") for w in running)
@@ -242,6 +242,9 @@ def _bench_worker(
                 "records_per_batch": round(processed() / batches, 1) if batches else None,
                 "engine": ENGINE,
                 "broker_storage": broker_storage(bootstrap),
+                # All the machine's cores over the backlog (the workers, the broker, this bench):
+                # busy, and stolen by the host, which the worker's figures move with.
+                "cpu": backlog_cpu,
             },
         )  # fmt: skip
         if passthrough:
@@ -275,7 +278,9 @@ def _bench_worker(
         stages_before = stage_histograms(*_metrics_texts(running))
         # aiokafka from one loop, waking every 5 ms: a quarter of the CPU kafka-python's
         # record-by-record sends took at 1,900 events/s, on the cores the worker runs on.
+        cpu_began = read_cpu_times()
         send_seconds = send_paced(bootstrap, steady, rate, topic_prefix=prefix)
+        steady_cpu = cpu_shares(cpu_began, read_cpu_times())
         wait_until(
             lambda: processed() >= len(backlog) + len(steady),
             600,
@@ -300,6 +305,7 @@ def _bench_worker(
             # waits before its batch (intake: Kafka and faust; batch_wait: behind the batch
             # before), then its batch's phases (process, acks, writes).
             "stages": stages,
+            "cpu": steady_cpu,  # all the machine's cores while the events were sent
         },
     )  # fmt: skip
     return throughput, latency
@@ -364,6 +370,7 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "steady_rate": latency.details["target_rate"],
         "p50_ms": latency.details["p50_ms"],
         "p99_ms": latency.details["p99_ms"],
+        "steady_cpu": latency.details.get("cpu"),  # the cores busy and stolen meanwhile
         "machine": _machine(),
         # Where the broker keeps its data moves the latency figures (README, Performance).
         "broker_storage": details.get("broker_storage"),
@@ -449,4 +456,4 @@ def _count_lines(path: Path) -> int:
 
 
 def _machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "processor": platform.processor()}
+    return machine_description()

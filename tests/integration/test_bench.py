@@ -67,6 +67,10 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
     # The test broker runs on this machine: its data directory and that directory's filesystem.
     (dirs,) = document["broker_storage"].values()
     assert dirs[0]["log_dir"] and dirs[0]["filesystem"]
+    # How busy and stolen the cores were in each phase (this machine has /proc/stat).
+    for phase in (details["cpu"], latency.details["cpu"], document["steady_cpu"]):
+        assert 0 < phase["busy_pct"] <= 100 and 0 <= phase["steal_pct"] < 100
+    assert document["machine"]["processor"]
 
 
 def test_a_run_deletes_its_topics_unless_asked_to_keep_them(bootstrap: str, tmp_path: Path) -> None:

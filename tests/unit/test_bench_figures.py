@@ -1,4 +1,5 @@
-"""Bench helpers that label figures: where the broker's data lives decides what its latency means."""
+"""Bench helpers: where the broker's data lives decides what its latency means, and waiting on a
+worker's count must not cost the worker what it measures."""
 
 from __future__ import annotations
 
@@ -73,3 +74,43 @@ class _Answering:
 def test_the_stage_figures_read_only_workers_that_answer_with_metrics() -> None:
     workers = [_Answering(200, "# metrics\n"), _Answering(0, None), _Answering(503, {"ready": False})]
     assert bench._metrics_texts(workers) == ["# metrics\n"]  # type: ignore[arg-type]
+
+
+class _FakeTime:
+    """A clock that moves only when slept on, and a count that grows at ``rate`` per second."""
+
+    def __init__(self, rate: float, start_count: int = 0) -> None:
+        self.now = 0.0
+        self.rate = rate
+        self.start_count = start_count
+        self.asks = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def count(self) -> int:
+        self.asks += 1
+        return self.start_count + int(self.rate * self.now)
+
+
+def test_the_count_is_asked_about_once_a_second_and_its_end_seen_within_the_finest_wait() -> None:
+    fake = _FakeTime(rate=1_000)  # 30,000 events: done at 30 s
+    bench.wait_for_count(fake.count, 30_000, 1800, "the backlog", clock=fake.clock, sleep=fake.sleep)
+    assert 30.0 <= fake.now <= 30.0 + 0.1 + 1e-9
+    assert fake.asks <= 45  # ten a second would be 300
+
+
+def test_a_count_already_there_returns_at_once() -> None:
+    fake = _FakeTime(rate=0, start_count=500)
+    bench.wait_for_count(fake.count, 500, 10, "nothing", clock=fake.clock, sleep=fake.sleep)
+    assert fake.now == 0 and fake.asks == 1
+
+
+def test_a_count_that_never_gets_there_times_out_naming_what_it_waited_for() -> None:
+    fake = _FakeTime(rate=0)
+    with pytest.raises(TimeoutError, match="waiting for the backlog"):
+        bench.wait_for_count(fake.count, 10, 5, "the backlog", clock=fake.clock, sleep=fake.sleep)
+    assert 5 <= fake.now <= 6

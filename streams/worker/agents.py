@@ -214,11 +214,8 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
                     stored = users.get(user_id.encode())
                 return UserState.from_bytes(stored) if stored is not None else None
 
-            where = {
-                "messaging.kafka.partition": message.partition or 0,
-                "messaging.kafka.offset": message.offset or 0,
-            }
-            with parts.tracing.event(message.topic, message.headers, where) as headers:
+            traced = parts.tracing.event(message.topic, message.headers, message.partition, message.offset)
+            with traced as headers:
                 step = process(message, load, parts.policy, parts.challenger)
                 if step.state is not None and step.user_id is not None:
                     changed[step.user_id] = (step.state, event)

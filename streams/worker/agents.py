@@ -193,6 +193,7 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
 async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int, int]) -> None:
     began = time.time()
     users, metrics, state_cache = parts.users, parts.metrics, parts.state_cache
+    metrics.counts.discard()  # what a failed batch counted: its records are applied again
     send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
     changed: dict[str, tuple[UserState, Any]] = {}
@@ -268,6 +269,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
         delivery.add_done_callback(parts.persist_changelog_offset)
     _ack_filled(parts, filled)
     metrics.observe_batch(batch, (began, sent, acked, time.time()))
+    metrics.counts.flush()
 
 
 async def commit_applied(parts: CreditApp) -> None:
@@ -404,14 +406,16 @@ def batch_window_after(parts: CreditApp, batch: Sequence[Any]) -> float:
 
 
 def _record(parts: CreditApp, message: Any, step: Step) -> None:
-    """Metrics for one record. Labels come from closed sets only: an unknown ``type`` is 'unknown'."""
+    """Metrics for one record, counted into the batch's counts. Labels come from closed sets only:
+    an unknown ``type`` is 'unknown'."""
     metrics = parts.metrics
+    count = metrics.counts.add  # added at the batch's end
     event_type = step.event_type if step.event_type in _EVENT_TYPES else "unknown"
-    metrics.events.labels(message.topic, event_type).inc()
+    count(metrics.events, message.topic, event_type)
     if step.dead_letter_kind is not None:
-        metrics.dead_letters.labels(step.dead_letter_kind).inc()
+        count(metrics.dead_letters, step.dead_letter_kind)
     if step.redelivered:
-        metrics.redelivered.inc()
+        count(metrics.redelivered)
     parts.last_offsets[(message.topic, message.partition)] = message.offset  # lag: see report_lag
     metrics.record_outputs(step.engine_outputs, step.shadow_decisions)
 

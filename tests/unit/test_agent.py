@@ -211,6 +211,10 @@ def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> N
     # and the partition's position is taken back to this record (offset 0): the next record
     # finds it missing and reads it again from Kafka (faust will not deliver it again).
     assert parts.next_offsets[0] == 0
+    # Nor is it counted: its record is counted once, when it is applied again.
+    assert parts.registry.get_sample_value(
+        "creditstream_events_total", {"topic": parts.inputs.get_topic_name(), "type": "application"}
+    ) in (None, 0.0)
 
 
 def test_the_store_records_the_last_changelog_offset_of_each_batch(parts: CreditApp) -> None:

@@ -51,3 +51,25 @@ def test_a_batch_that_does_not_say_when_its_records_came_observes_its_phases_onl
     assert _value(registry, "creditstream_batch_seconds_count", "phase", "process") == 1
     assert _value(registry, "creditstream_record_wait_seconds_count", "stage", "intake") == 0
     assert _value(registry, "creditstream_record_wait_seconds_count", "stage", "batch") == 0
+
+
+def test_a_batchs_counts_reach_the_counters_when_it_is_done_and_a_failed_ones_never() -> None:
+    registry = CollectorRegistry()
+    metrics = DomainMetrics.create(registry)
+    events = "creditstream_events_total"
+    for _ in range(3):
+        metrics.counts.add(metrics.events, "credit.events", "purchase")
+    metrics.counts.add(metrics.events, "credit.events", "refund")
+    metrics.counts.add(metrics.score_changes)
+    assert registry.get_sample_value(events, {"topic": "credit.events", "type": "purchase"}) is None
+
+    metrics.counts.flush()
+    assert registry.get_sample_value(events, {"topic": "credit.events", "type": "purchase"}) == 3
+    assert registry.get_sample_value(events, {"topic": "credit.events", "type": "refund"}) == 1
+    assert registry.get_sample_value("creditstream_score_changes_total") == 1
+
+    # A batch that fails is applied again: what it had counted is dropped, not added twice.
+    metrics.counts.add(metrics.events, "credit.events", "purchase")
+    metrics.counts.discard()
+    metrics.counts.flush()
+    assert registry.get_sample_value(events, {"topic": "credit.events", "type": "purchase"}) == 3

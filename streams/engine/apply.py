@@ -17,7 +17,7 @@ import uuid
 from bisect import insort
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
 
@@ -93,7 +93,7 @@ def _construct(model_class: type[M], /, **values: Any) -> M:
     return record
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Applied:
     """What applying one event gave.
 
@@ -159,30 +159,22 @@ def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> li
     return limits
 
 
-class _Before(NamedTuple):
+class _Before:
     """What the outputs of an event compare with, read before the event changes anything. The
     engine replaces these containers whole, never changes them in place, so holding them is enough
-    when the state itself is changed in place (``owned``)."""
+    when the state itself is changed in place (``owned``). A plain class, not a NamedTuple: the
+    compiled engine builds it natively, where a NamedTuple's ``__new__`` runs as Python."""
 
-    score: int
-    factor_points: list[int]
-    segment: str
-    merchant_score: int
-    merchant_points: list[int]
-    limits: list[int]
-    offers: list[list[Any]]
+    __slots__ = ("factor_points", "limits", "merchant_points", "merchant_score", "offers", "score", "segment")
 
-
-def _before(state: UserState) -> _Before:
-    return _Before(
-        state.score,
-        state.factor_points,
-        state.segment,
-        state.merchant_score,
-        state.merchant_points,
-        state.limits,
-        state.offers,
-    )
+    def __init__(self, state: UserState) -> None:
+        self.score: int = state.score
+        self.factor_points: list[int] = state.factor_points
+        self.segment: str = state.segment
+        self.merchant_score: int = state.merchant_score
+        self.merchant_points: list[int] = state.merchant_points
+        self.limits: list[int] = state.limits
+        self.offers: list[list[Any]] = state.offers
 
 
 def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool = False) -> Applied:
@@ -201,7 +193,7 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         new = new_user(event, policy)
         previous: _Before | None = None
     else:
-        previous = _before(state)
+        previous = _Before(state)
         new = state if owned else state.copy()
     _remember(new.seen, event.event_id, policy.memory.event_ids, None)
     now = epoch_seconds(event.occurred_at)

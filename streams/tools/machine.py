@@ -1,9 +1,9 @@
 """What a benchmark ran on, and how busy the machine was meanwhile (Linux /proc; None elsewhere).
 
-The same bench gave 1.8 times fewer events a second from one virtual machine to the next (a 2.1 GHz
-Xeon with 3 to 13% of its time stolen by the host, against an earlier one), and p99 latency moved
-with the stolen share from run to run on one machine. A figure is read against its machine: so the
-bench writes the processor and, per phase, the share of the cores busy and stolen.
+The same bench gave about 1.5 times fewer events a second from one virtual machine to the next (a
+2.1 GHz Xeon against an earlier one), twice fewer while its host stole 3 to 13% of the CPU, and p99
+latency moved with the stolen share from run to run on the one machine. A figure is read against its
+machine: so the bench writes the processor and, per phase, the share of the cores busy and stolen.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ class DomainMetrics:
             ),
             offset_gaps=Counter(
                 "creditstream_offset_gaps",
-                "Records that arrived past a missing offset; the consumer was sought back to it",
+                "Records found missing before an arriving one: read straight from Kafka, then applied",
                 registry=registry,
             ),
             build_info=Gauge(

@@ -140,14 +140,13 @@ def limits_now(
     memo = state.limits_memo
     own: tuple[Any, ...] = memo[2] if memo and memo[0] is policy and memo[1] == common else ()
     remembered: list[Any] = []
-    for index, product in enumerate(PRODUCTS):
-        product_rules = policy.products[product]
-        sized_by_sales = bool(product_rules.sales_share_tiers)
-        score = scores[product_rules.model]  # the only score sizing reads (a merchant's moves with each sale)
+    for index, (model, sized_by_sales) in enumerate(policy.product_sizing):
+        score = scores[model]  # the only score sizing reads (a merchant's moves with each sale)
         key: tuple[object, ...] = (previous[index], score, sales if sized_by_sales else -1)
         if own and own[index][0] == key:
             remembered.append(own[index])
             continue
+        product = PRODUCTS[index]
         candidate = _candidate(state, product, scores, policy, sales)
         known = settle_limit(state, product, candidate, previous[index], scores, policy, sales, today)
         remembered.append((key, known))

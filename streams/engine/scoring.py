@@ -15,11 +15,12 @@ __all__ = ["score", "top_factors"]
 
 def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:
     """(score, points per factor in the card's order); a feature that does not apply (None) scores 0."""
+    factors, base, minimum, maximum = card.scoring
     points = [
         0 if (value := features[feature]) is None else table[bisect_right(bounds, value)]
-        for feature, bounds, table in card.compiled
+        for feature, bounds, table in factors
     ]
-    return max(card.minimum, min(card.maximum, card.base + sum(points))), points
+    return max(minimum, min(maximum, base + sum(points))), points
 
 
 def top_factors(previous: list[int] | None, current: list[int], card: ScorePolicy) -> list[ScoreFactor]:

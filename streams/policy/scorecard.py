@@ -86,6 +86,12 @@ class ScorePolicy(StrictModel):
         return tuple((factor.feature, *factor.bin_table) for factor in self.factors)
 
     @cached_property
+    def scoring(self) -> tuple[tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...], int, int, int]:
+        """(compiled factors, base, minimum, maximum): all the engine's score reads per event, in
+        one attribute read of this model rather than four."""
+        return self.compiled, self.base, self.minimum, self.maximum
+
+    @cached_property
     def features_used(self) -> frozenset[str]:
         """The features this card's factors read: only these are computed per event."""
         return frozenset(factor.feature for factor in self.factors)

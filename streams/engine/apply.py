@@ -49,7 +49,7 @@ from streams.engine.features import (
     prune,
     prune_applications,
 )
-from streams.engine.limits import Limit, limits_now, model_indices, non_performing
+from streams.engine.limits import Limit, limits_now, non_performing
 from streams.engine.offers import compute_offers
 from streams.engine.scoring import score, top_factors
 from streams.engine.state import StoredDecision, StoredPurchase, UserState
@@ -142,15 +142,14 @@ def new_user(event: Event, policy: Policy) -> UserState:
 def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> list[Limit]:
     """Score the user by each model, then size and settle the limits (which it stores)."""
     sales = sum(state.sales.values())
-    card = policy.score
-    state.score, state.factor_points = score(
-        compute_features(state, policy, sales, model_indices(policy, "consumer"), card.features_used), card
-    )
-    merchant_card = policy.merchant_score
-    if merchant_card is not None and state.segment == "merchant":
-        indices = model_indices(policy, "merchant")
-        features = compute_features(state, policy, sales, indices, merchant_card.features_used)
-        state.merchant_score, state.merchant_points = score(features, merchant_card)
+    consumer, merchant = policy.scorecards
+    card, used, indices = consumer
+    state.score, state.factor_points = score(compute_features(state, policy, sales, indices, used), card)
+    if merchant is not None and state.segment == "merchant":
+        card, used, indices = merchant
+        state.merchant_score, state.merchant_points = score(
+            compute_features(state, policy, sales, indices, used), card
+        )
     else:
         state.merchant_score, state.merchant_points = 0, []
     scores = {"consumer": state.score, "merchant": state.merchant_score}

@@ -1,22 +1,17 @@
 """streams.kafka.partitioning: Kafka's default partitioner with each key's hash remembered gives
 the very partitions of the libraries' own (kafka-python's murmur2, aiokafka's DefaultPartitioner),
-and its memory stays bounded."""
+and its memory stays bounded. (The worker's producer using it: tests/unit/test_settings.py.)"""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
-from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from kafka.partitioner.default import murmur2
 
 from streams.kafka.partitioning import KeyHashes, RememberingPartitioner, key_partition
-from streams.kafka.settings import Settings
-from streams.policy import default_policy
 from streams.processing import expected_partition
-from streams.worker.app import create_app
 
 
 def _keys(count: int) -> list[bytes]:
@@ -51,17 +46,3 @@ def test_the_memory_of_hashes_never_holds_more_than_its_capacity() -> None:
         assert len(hashes) <= 100
     with pytest.raises(ValueError, match="capacity must be at least 1"):
         KeyHashes(capacity=0)
-
-
-def test_the_worker_producer_sends_through_the_remembering_partitioner(tmp_path: Path) -> None:
-    settings = Settings.from_environment(
-        {
-            "CREDITSTREAM_STORE": "memory",
-            "CREDITSTREAM_STATE_DIR": str(tmp_path),
-            "CREDITSTREAM_APP_ID": "partitioner",
-        }
-    )
-    parts = create_app(settings, default_policy())
-    parts.app.finalize()
-    producer: Any = parts.app.producer  # faust's aiokafka producer: the settings it starts aiokafka's with
-    assert isinstance(producer._settings_default()["partitioner"], RememberingPartitioner)

@@ -20,6 +20,7 @@ from schemas.topics import (
     SCORE_CHANGES,
     TopicSpec,
 )
+from streams.kafka.partitioning import RememberingPartitioner
 from streams.kafka.settings import ENVIRONMENT, Settings, SettingsError
 from streams.policy import default_policy
 from streams.worker.app import _credentials, create_app
@@ -43,6 +44,13 @@ def test_the_producer_linger_reaches_the_workers_kafka_producer(tmp_path: Path) 
     producer: Any = app.producer  # faust's aiokafka producer, which builds aiokafka's settings
     assert app.conf.producer_linger == 0.007
     assert producer._settings_default()["linger_ms"] == 7
+
+
+def test_the_workers_producer_partitions_through_the_remembering_partitioner(tmp_path: Path) -> None:
+    """The same partitions as aiokafka's default, each key hashed once (streams.kafka.partitioning)."""
+    settings = Settings.from_environment({"CREDITSTREAM_STATE_DIR": str(tmp_path)})
+    producer: Any = create_app(settings, default_policy()).app.producer
+    assert isinstance(producer._settings_default()["partitioner"], RememberingPartitioner)
 
 
 @pytest.mark.parametrize(

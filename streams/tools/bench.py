@@ -245,7 +245,8 @@ def _bench_worker(
                 "engine": ENGINE,
                 "broker_storage": broker_storage(bootstrap),
                 # All the machine's cores over the backlog (the workers, the broker, this bench):
-                # busy, and stolen by the host, which the worker's figures move with.
+                # busy, and stolen by the host, which the worker's figures move with (None for a
+                # phase too short to count: see machine.MIN_TICKS).
                 "cpu": backlog_cpu,
             },
         )  # fmt: skip

@@ -19,6 +19,9 @@ __all__ = ["CpuTimes", "cpu_shares", "machine_description", "read_cpu_times"]
 
 PROC_STAT: Final = Path("/proc/stat")
 PROC_CPUINFO: Final = Path("/proc/cpuinfo")
+# The kernel counts the cores' time in ticks (100 a second a core), by what ran at each tick: a
+# phase of a few ticks can read all idle while it was all work. Below this many ticks, no shares.
+MIN_TICKS: Final = 50
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,11 @@ def read_cpu_times(path: Path = PROC_STAT) -> CpuTimes | None:
 
 
 def cpu_shares(before: CpuTimes | None, after: CpuTimes | None) -> dict[str, float] | None:
-    """Between two readings: percent of all cores' time busy (not idle, not stolen) and stolen."""
-    if before is None or after is None or after.total <= before.total:
+    """Between two readings: percent of all cores' time busy (not idle, not stolen) and stolen.
+
+    None without two readings, or when fewer than ``MIN_TICKS`` ticks passed between them.
+    """
+    if before is None or after is None or after.total - before.total < MIN_TICKS:
         return None
     elapsed = after.total - before.total
     stolen = after.steal - before.steal

@@ -67,9 +67,15 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
     # The test broker runs on this machine: its data directory and that directory's filesystem.
     (dirs,) = document["broker_storage"].values()
     assert dirs[0]["log_dir"] and dirs[0]["filesystem"]
-    # How busy and stolen the cores were in each phase (this machine has /proc/stat).
-    for phase in (details["cpu"], latency.details["cpu"], document["steady_cpu"]):
-        assert 0 < phase["busy_pct"] <= 100 and 0 <= phase["steal_pct"] < 100
+    # How busy and stolen the cores were in each phase (this machine has /proc/stat). The backlog
+    # phase can be a few milliseconds (the worker drains much of 1,000 events while it starts): too
+    # few ticks to share out. The steady phase sends for two seconds, the bench itself busy.
+    backlog_cpu, steady_cpu = details["cpu"], latency.details["cpu"]
+    assert backlog_cpu is not None or throughput.seconds < 1
+    if backlog_cpu is not None:
+        assert 0 <= backlog_cpu["busy_pct"] <= 100 and 0 <= backlog_cpu["steal_pct"] < 100
+    assert 0 < steady_cpu["busy_pct"] <= 100 and 0 <= steady_cpu["steal_pct"] < 100
+    assert document["steady_cpu"] == steady_cpu
     assert document["machine"]["processor"]
 
 

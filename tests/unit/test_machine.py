@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.tools.machine import CpuTimes, cpu_shares, machine_description, read_cpu_times
+from streams.tools.machine import (
+    MIN_TICKS,
+    CpuTimes,
+    cpu_shares,
+    machine_description,
+    read_cpu_times,
+)
 
 #        user nice system idle iowait irq softirq steal guest guest_nice
 _BEFORE = "cpu  1000 0 200 5000 100 0 50 150 0 0\ncpu0 500 0 100 2500 50 0 25 75 0 0\nintr 1 2 3\n"
@@ -32,6 +38,15 @@ def test_no_shares_without_two_readings_that_moved() -> None:
     assert cpu_shares(None, reading) is None
     assert cpu_shares(reading, None) is None
     assert cpu_shares(reading, reading) is None
+
+
+def test_a_phase_of_too_few_ticks_has_no_shares() -> None:
+    # A bench phase of a few milliseconds read as all idle while the worker drained its backlog.
+    before = CpuTimes(idle=5000, steal=0, total=6000)
+    short = CpuTimes(idle=5000 + MIN_TICKS - 1, steal=0, total=6000 + MIN_TICKS - 1)
+    assert cpu_shares(before, short) is None
+    enough = CpuTimes(idle=5000 + MIN_TICKS // 2, steal=0, total=6000 + MIN_TICKS)
+    assert cpu_shares(before, enough) == {"busy_pct": 50.0, "steal_pct": 0.0}
 
 
 def test_an_unreadable_or_foreign_stat_file_reads_as_none(tmp_path: Path) -> None:

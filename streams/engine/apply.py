@@ -52,7 +52,7 @@ from streams.engine.features import (
 from streams.engine.limits import Limit, limits_now, non_performing
 from streams.engine.offers import compute_offers
 from streams.engine.scoring import score, top_factors
-from streams.engine.state import StoredDecision, StoredPurchase, UserState
+from streams.engine.state import DECISION_OUTCOME, StoredDecision, StoredPurchase, UserState
 from streams.policy import Policy
 
 __all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
@@ -308,7 +308,7 @@ def _handle_request(
     if isinstance(event, Purchase):
         if event.funding == "own":
             state.spend = add_to_window(state, state.spend, day, event.amount, policy)
-            _remember_purchase(state, event.event_id, StoredPurchase(event.amount, 0, 0, day), policy)
+            _remember_purchase(state, event.event_id, (event.amount, 0, 0, day), policy)
             return None
         product: Product = "bnpl"
         term: int | None = None
@@ -323,7 +323,7 @@ def _handle_request(
         if isinstance(event, Purchase):
             state.bnpl_purchases = _inserted(state.bnpl_purchases, now)[-_BNPL_PURCHASES_KEPT:]
             state.spend = add_to_window(state, state.spend, day, result.approved, policy)
-            _remember_purchase(state, event.event_id, StoredPurchase(result.approved, 0, 1, day), policy)
+            _remember_purchase(state, event.event_id, (result.approved, 0, 1, day), policy)
     available_after = available(state, product, result.limit, policy)
     stored = _store_decision(
         product, event, term, result, available_after, score_for(state, product, policy), policy
@@ -366,7 +366,7 @@ def _store_decision(
     score_now: int,
     policy: Policy,
 ) -> StoredDecision:
-    return StoredDecision(
+    return (
         product,
         result.outcome,
         event.amount,
@@ -384,23 +384,25 @@ def _store_decision(
 
 def _stored_decision(user_id: str, event_id: str, stored: StoredDecision) -> Decision:
     """A kept decision, rebuilt (and validated) for re-emission on a redelivered request."""
+    (product, outcome, requested, approved, apr, term_months, reasons, score, limit, available_after,
+     decided_at, policy_version) = stored  # fmt: skip
     return Decision.model_validate(
         {
             "decision_id": decision_id(user_id, event_id),
             "request_event_id": event_id,
             "user_id": user_id,
-            "product": stored.product,
-            "outcome": stored.outcome,
-            "requested_amount": stored.requested,
-            "approved_amount": stored.approved,
-            "apr": stored.apr,
-            "term_months": stored.term_months,
-            "reasons": list(stored.reasons),
-            "score": stored.score,
-            "limit": stored.limit,
-            "available_after": stored.available_after,
-            "decided_at": stored.decided_at,
-            "policy_version": stored.policy_version,
+            "product": product,
+            "outcome": outcome,
+            "requested_amount": requested,
+            "approved_amount": approved,
+            "apr": apr,
+            "term_months": term_months,
+            "reasons": list(reasons),
+            "score": score,
+            "limit": limit,
+            "available_after": available_after,
+            "decided_at": decided_at,
+            "policy_version": policy_version,
         }
     )
 
@@ -442,27 +444,28 @@ def _refund_problem(state: UserState, refund: Refund) -> str | None:
     purchase = state.purchases.get(target)
     if purchase is None:
         stored = state.decisions.get(target)
-        if stored is not None and stored.outcome == "declined":
+        if stored is not None and stored[DECISION_OUTCOME] == "declined":
             return f"purchase_event_id: purchase {target!r} was declined, so there is nothing to refund"
         return (
             f"purchase_event_id: unknown purchase {target!r} (not among this user's recent purchases); "
             "refund not applied"
         )
-    remaining = purchase.amount - purchase.refunded
+    amount, refunded, _, _ = purchase
+    remaining = amount - refunded
     if refund.amount > remaining:
         return (
             f"amount: refund of {fen_to_yuan(refund.amount)} exceeds what is left of purchase {target!r} "
-            f"({fen_to_yuan(remaining)} of {fen_to_yuan(purchase.amount)}); refund not applied"
+            f"({fen_to_yuan(remaining)} of {fen_to_yuan(amount)}); refund not applied"
         )
     return None
 
 
 def _apply_refund(state: UserState, refund: Refund, day: int, policy: Policy) -> None:
-    purchase = state.purchases[refund.purchase_event_id]
+    amount, refunded, by_credit, purchase_day = state.purchases[refund.purchase_event_id]
     state.purchases = dict(state.purchases)  # shared with the state it was copied from
-    state.purchases[refund.purchase_event_id] = purchase._replace(refunded=purchase.refunded + refund.amount)
+    state.purchases[refund.purchase_event_id] = (amount, refunded + refund.amount, by_credit, purchase_day)
     state.refunds = add_to_window(state, state.refunds, day, refund.amount, policy)
-    if purchase.by_credit:  # a credit purchase: the bnpl limit comes back
+    if by_credit:  # a credit purchase: the bnpl limit comes back
         index = PRODUCT_INDEX["bnpl"]
         repaid = min(refund.amount, state.outstanding[index])
         state.outstanding[index] -= repaid

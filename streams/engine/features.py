@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Final
 
-from streams.engine.state import UserState
+from streams.engine.state import PURCHASE_DAY, UserState
 from streams.policy import FEATURES, Policy
 
 __all__ = [
@@ -97,8 +97,8 @@ def prune(state: UserState, policy: Policy) -> None:
         ]
     purchase_first = today - policy.memory.purchase_days + 1
     purchases = state.purchases
-    if any(p.day < purchase_first for p in purchases.values()):
-        state.purchases = {k: p for k, p in purchases.items() if p.day >= purchase_first}
+    if any(p[PURCHASE_DAY] < purchase_first for p in purchases.values()):
+        state.purchases = {k: p for k, p in purchases.items() if p[PURCHASE_DAY] >= purchase_first}
 
 
 def _pruned(window: dict[int, int], first_kept: int) -> dict[int, int]:

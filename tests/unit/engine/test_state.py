@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -24,6 +25,24 @@ def test_state_round_trips_through_bytes() -> None:
     assert user.state is not None
     again = UserState.from_bytes(user.state.to_bytes())
     assert again == user.state
+
+
+def test_kept_decisions_and_purchases_are_left_alone_by_the_cycle_collector() -> None:
+    # A worker holds thousands of states: each record the collector must keep tracking is scanned
+    # at every young collection (a NamedTuple stays tracked for good; a plain tuple of numbers and
+    # text is untracked at its first collection), and to_bytes would go through a Python callback.
+    user = Timeline()
+    user.open()
+    user.buy("10", event_id="p-1")
+    user.refund("p-1", "4")
+    user.borrow("cash_loan", "600")
+    assert user.state is not None
+    for state in (user.state, UserState.from_bytes(user.state.to_bytes())):
+        records = [*state.decisions.values(), *state.purchases.values()]
+        assert len(state.purchases) == 1 and len(state.decisions) == 2
+        assert state.purchases["p-1"][:2] == (1000, 400)  # amount and refunded, fen
+        gc.collect()
+        assert [r for r in records if type(r) is not tuple or gc.is_tracked(r)] == []
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,6 @@ moved most.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
 from schemas.outputs import ScoreFactor
 from streams.policy.scorecard import ScorePolicy
 
@@ -17,10 +15,22 @@ def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, li
     """(score, points per factor in the card's order); a feature that does not apply (None) scores 0."""
     factors, base, minimum, maximum = card.scoring
     points = [
-        0 if (value := features[feature]) is None else table[bisect_right(bounds, value)]
+        0 if (value := features[feature]) is None else table[_bin(bounds, value)]
         for feature, bounds, table in factors
     ]
     return max(minimum, min(maximum, base + sum(points))), points
+
+
+def _bin(bounds: tuple[float, ...], value: float) -> int:
+    """``bisect_right(bounds, value)``: the first bin whose upper bound is above the value. A loop,
+    compiled to native float comparisons over a factor's few bounds; the call into the bisect
+    module and its object comparisons cost more than the search."""
+    index = 0
+    for bound in bounds:
+        if value < bound:
+            break
+        index += 1
+    return index
 
 
 def top_factors(previous: list[int] | None, current: list[int], card: ScorePolicy) -> list[ScoreFactor]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from schemas.events import PRODUCTS, Product
+from schemas.events import PRODUCT_INDEX, PRODUCTS, Product
 from schemas.outputs import LimitReason
 from streams.engine.features import local_day
 from streams.engine.state import UserState
@@ -76,8 +76,10 @@ def overdue_for(state: UserState, product: Product, policy: Policy) -> bool:
 
 def cooling_off(state: UserState, product: Product, policy: Policy) -> bool:
     """Whether a cured default still keeps this product closed (by the user's event-time clock)."""
+    if state.cured_default_day < 0:  # the usual case, checked per product sized
+        return False
     rules = policy.rules
-    if state.cured_default_day < 0 or product not in rules.cooling_off_products:
+    if product not in rules.cooling_off_products:
         return False
     return local_day(state.clock, policy) - state.cured_default_day < rules.cooling_off_days
 
@@ -88,9 +90,13 @@ def thin_file(state: UserState) -> bool:
 
 
 def eligible(state: UserState, product: Product, rules: ProductPolicy) -> bool:
-    if rules.eligibility == "invited":
+    return _eligible(state, product, rules.eligibility)
+
+
+def _eligible(state: UserState, product: Product, eligibility: str) -> bool:
+    if eligibility == "invited":
         return product in state.invited
-    if rules.eligibility == "merchants":
+    if eligibility == "merchants":
         return state.segment == "merchant"
     return True
 
@@ -160,60 +166,140 @@ def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, s
     return [_candidate(state, product, scores, policy, sales) for product in PRODUCTS]
 
 
+class _Sizing:
+    """What sizing one product's limit reads of a policy, in native fields. The compiled engine
+    reads a pydantic model's attribute through its ``__getattr__`` hook, about 430 instructions a
+    read; ``_candidate`` made about 13 such reads and 2 or 3 calls of the model's methods per
+    product sized. Built once per policy (``_sizings``); a loaded policy never changes."""
+
+    def __init__(self, product: Product, policy: Policy) -> None:
+        rules = policy.products[product]
+        general = policy.rules
+        guardrails = policy.guardrails
+        self.eligibility: str = rules.eligibility
+        self.model: str = rules.model
+        self.min_score: int = rules.min_score
+        self.sales_sized: bool = bool(rules.sales_share_tiers)
+        self.tier_scores, self.tier_limits = rules.limit_table
+        self.share_scores, self.shares = rules.share_table
+        self.income_ratio: tuple[int, int] | None = rules.income_ratio
+        self.no_income_limit: int | None = rules.no_income_limit
+        self.max_limit: int = rules.max_limit
+        self.limit_step: int = rules.limit_step
+        self.min_limit: int = rules.min_limit
+        self.thin_file: bool = product in general.thin_file_products
+        self.thin_file_limit: int | None = general.thin_file_bnpl_limit if product == "bnpl" else None
+        # After cooling-off the limit climbs back over rebuild_days (0: it does not).
+        self.rebuild_days: int = general.rebuild_days if product in general.cooling_off_products else 0
+        self.cooling_off_days: int = general.cooling_off_days
+        self.rebuild_floor: int = rules.limit_tiers[0].limit if rules.limit_tiers else 0
+        self.personal_loan: bool = product in guardrails.personal_loan_products
+        self.personal_loan_cap: int = guardrails.personal_loan_cap
+
+    def tier_limit(self, score: int) -> int:
+        """``ProductPolicy.tier_limit``: the score tier's limit in fen (0 below the first tier)."""
+        index = _tiers_reached(self.tier_scores, score)
+        return self.tier_limits[index - 1] if index else 0
+
+    def sales_limit(self, score: int, sales: int) -> int:
+        """``ProductPolicy.sales_limit``: the score tier's share of ``sales``, rounded down."""
+        index = _tiers_reached(self.share_scores, score)
+        if not index:
+            return 0
+        numerator, denominator = self.shares[index - 1]
+        return sales * numerator // denominator
+
+    def income_limit(self, monthly_income: int | None) -> int | None:
+        """``ProductPolicy.income_limit``: a multiple of monthly income, or the no-income limit."""
+        if monthly_income is None:
+            return self.no_income_limit
+        ratio = self.income_ratio
+        if ratio is None:
+            return None
+        return monthly_income * ratio[0] // ratio[1]
+
+
+def _tiers_reached(lowest_scores: tuple[int, ...], score: int) -> int:
+    """How many tiers ``score`` reaches (``bisect_right`` over their ascending lowest scores)."""
+    reached = 0
+    for lowest in lowest_scores:
+        if score < lowest:
+            break
+        reached += 1
+    return reached
+
+
+_SIZINGS: Final[dict[int, tuple[Policy, tuple[_Sizing, ...]]]] = {}  # id(policy) -> it and its sizing
+
+
+def _sizings(policy: Policy) -> tuple[_Sizing, ...]:
+    """Per product in PRODUCTS order. Held with the policy itself, so that its id is not reused
+    while the entry stands; a run uses one or two policies (a champion and a challenger)."""
+    held = _SIZINGS.get(id(policy))
+    if held is not None and held[0] is policy:
+        return held[1]
+    if len(_SIZINGS) >= 16:
+        _SIZINGS.clear()
+    built = tuple(_Sizing(product, policy) for product in PRODUCTS)
+    _SIZINGS[id(policy)] = (policy, built)
+    return built
+
+
 def _candidate(
     state: UserState, product: Product, scores: dict[str, int], policy: Policy, sales: int
 ) -> Limit:
-    rules = policy.products[product]
+    sizing = _sizings(policy)[PRODUCT_INDEX[product]]
     if state.status == "closed":
         return 0, LimitReason.ACCOUNT_CLOSED
-    if not eligible(state, product, rules):
+    if not _eligible(state, product, sizing.eligibility):
         return 0, LimitReason.NOT_ELIGIBLE
     if non_performing_for(state, product, policy):
         return 0, LimitReason.NON_PERFORMING
     if cooling_off(state, product, policy):
         return 0, LimitReason.COOLING_OFF
-    if product in policy.rules.thin_file_products and thin_file(state):
+    if sizing.thin_file and thin_file(state):
         return 0, LimitReason.THIN_FILE
-    score = scores[rules.model]
-    if score < rules.min_score:
+    score = scores[sizing.model]
+    if score < sizing.min_score:
         return 0, LimitReason.SCORE_TOO_LOW
-    if rules.sales_share_tiers:
-        limit, reason = rules.sales_limit(score, sales), LimitReason.SALES_VOLUME
+    if sizing.sales_sized:
+        limit, reason = sizing.sales_limit(score, sales), LimitReason.SALES_VOLUME
     else:
-        limit, reason = rules.tier_limit(score), LimitReason.SCORE_TIER
-        income_cap = rules.income_limit(state.monthly_income)
+        limit, reason = sizing.tier_limit(score), LimitReason.SCORE_TIER
+        income_cap = sizing.income_limit(state.monthly_income)
         if income_cap is not None and income_cap < limit:
             limit, reason = income_cap, LimitReason.INCOME_MULTIPLE
-    if limit > rules.max_limit:
-        limit, reason = rules.max_limit, LimitReason.PRODUCT_MAXIMUM
-    if product == "bnpl" and thin_file(state) and limit > policy.rules.thin_file_bnpl_limit:
-        limit, reason = policy.rules.thin_file_bnpl_limit, LimitReason.THIN_FILE
-    rebuilt = _rebuilt(state, product, rules, policy, limit)
+    if limit > sizing.max_limit:
+        limit, reason = sizing.max_limit, LimitReason.PRODUCT_MAXIMUM
+    thin_file_limit = sizing.thin_file_limit
+    if thin_file_limit is not None and limit > thin_file_limit and thin_file(state):
+        limit, reason = thin_file_limit, LimitReason.THIN_FILE
+    rebuilt = _rebuilt(state, sizing, policy, limit)
     if rebuilt < limit:
         limit, reason = rebuilt, LimitReason.REBUILDING
-    if product in policy.guardrails.personal_loan_products:
+    if sizing.personal_loan:
         # A limit the guardrails would never let be borrowed is not shown: the limit is borrowable.
-        if policy.guardrails.personal_loan_cap < limit:
-            limit, reason = policy.guardrails.personal_loan_cap, LimitReason.REGULATORY_CAP
+        if sizing.personal_loan_cap < limit:
+            limit, reason = sizing.personal_loan_cap, LimitReason.REGULATORY_CAP
         income_cap = personal_loan_income_cap(state, policy)
         if income_cap < limit:
             limit, reason = income_cap, LimitReason.INCOME_CAP
-    limit -= limit % rules.limit_step  # whole steps: small input changes do not move the limit
-    if limit < rules.min_limit:
+    limit -= limit % sizing.limit_step  # whole steps: small input changes do not move the limit
+    if limit < sizing.min_limit:
         # A product with a floor (installment_loan: 5,000) is not offered below it; never raised to it,
         # which would override the income cap.
         return 0, reason
     return limit, reason
 
 
-def _rebuilt(state: UserState, product: Product, rules: ProductPolicy, policy: Policy, limit: int) -> int:
+def _rebuilt(state: UserState, sizing: _Sizing, policy: Policy, limit: int) -> int:
     """After cooling-off, the limit climbs from the lowest tier to the full ``limit`` over
     rebuild_days; otherwise ``limit`` itself."""
-    days = policy.rules.rebuild_days
-    if state.cured_default_day < 0 or product not in policy.rules.cooling_off_products or not days:
+    days = sizing.rebuild_days
+    if state.cured_default_day < 0 or not days:
         return limit
-    since = local_day(state.clock, policy) - state.cured_default_day - policy.rules.cooling_off_days
-    floor = rules.limit_tiers[0].limit if rules.limit_tiers else 0
+    since = local_day(state.clock, policy) - state.cured_default_day - sizing.cooling_off_days
+    floor = sizing.rebuild_floor
     if since >= days or limit <= floor:
         return limit
     return floor + (limit - floor) * max(0, since) // days

@@ -1,0 +1,48 @@
+"""streams.engine.limits sizes each product from native copies of the policy's rules: they give
+what the policy's own ProductPolicy methods give, for every product of every packaged policy."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.events import PRODUCTS
+from streams.engine.limits import _sizings
+from streams.policy import DEFAULT_POLICY_PATH, load_policy
+
+POLICIES = [load_policy(path) for path in sorted(DEFAULT_POLICY_PATH.parent.glob("*.toml"))]
+# Each tier's lowest score, on it and just below it, and anything in range.
+TIER_SCORES = sorted(
+    {
+        tier
+        for policy in POLICIES
+        for product in policy.products.values()
+        for tier in (*product.limit_table[0], *product.share_table[0])
+    }
+)
+scores = st.one_of(
+    st.sampled_from(TIER_SCORES), st.sampled_from(TIER_SCORES).map(lambda s: s - 1), st.integers(0, 1_100)
+)
+fen = st.integers(min_value=0, max_value=10**11)
+
+
+@given(scores, fen, st.one_of(st.none(), fen))
+def test_native_sizing_gives_what_the_policy_gives(score: int, sales: int, income: int | None) -> None:
+    assert len(POLICIES) >= 3
+    for policy in POLICIES:
+        for product, sizing in zip(PRODUCTS, _sizings(policy), strict=True):
+            rules = policy.products[product]
+            assert sizing.tier_limit(score) == rules.tier_limit(score)
+            assert sizing.sales_limit(score, sales) == rules.sales_limit(score, sales)
+            assert sizing.income_limit(income) == rules.income_limit(income)
+            assert (sizing.model, sizing.min_score, sizing.max_limit) == (
+                rules.model,
+                rules.min_score,
+                rules.max_limit,
+            )
+
+
+def test_a_policy_is_sized_once_and_each_policy_apart() -> None:
+    first, second = POLICIES[0], POLICIES[1]
+    assert _sizings(first) is _sizings(first)
+    assert _sizings(first) is not _sizings(second)

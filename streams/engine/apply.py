@@ -48,6 +48,7 @@ from streams.engine.features import (
     local_day,
     prune,
     prune_applications,
+    window_total,
 )
 from streams.engine.limits import Limit, limits_now, non_performing
 from streams.engine.offers import compute_offers
@@ -141,7 +142,7 @@ def new_user(event: Event, policy: Policy) -> UserState:
 
 def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> list[Limit]:
     """Score the user by each model, then size and settle the limits (which it stores)."""
-    sales = sum(state.sales.values())
+    sales = window_total(state.sales)
     consumer, merchant = policy.scorecards
     card, used, indices = consumer
     state.score, state.factor_points = score(compute_features(state, policy, sales, indices, used), card)

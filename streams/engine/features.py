@@ -23,6 +23,7 @@ __all__ = [
     "local_day",
     "prune",
     "prune_applications",
+    "window_total",
 ]
 
 SECONDS_PER_DAY: Final = 86_400
@@ -146,7 +147,7 @@ def compute_features(
     wanted = FEATURE_NAMES if needed is None else needed
     features: dict[str, float | None] = {}
     today = local_day(state.clock, policy)
-    dpd = max((state.days_past_due[i] for i in products), default=0)
+    dpd = _worst_of(state.days_past_due, products)
     if "days_past_due" in wanted:
         features["days_past_due"] = dpd
     if "worst_days_past_due_in_late_history" in wanted:
@@ -154,12 +155,9 @@ def compute_features(
             _worst_recent(state.delinquency_peaks, products, today - policy.windows.late_history_days), dpd
         )
     if "late_repayments_in_late_history" in wanted:
-        late = state.late_repayments
-        features["late_repayments_in_late_history"] = (
-            sum(1 for _, product in late if product in products) if late else 0
-        )
+        features["late_repayments_in_late_history"] = _late_on(state.late_repayments, products)
     if "on_time_repayments" in wanted:
-        features["on_time_repayments"] = sum(state.on_time[i] for i in products)
+        features["on_time_repayments"] = _total_of(state.on_time, products)
     if "utilisation_pct" in wanted:
         features["utilisation_pct"] = _utilisation_pct(sum(state.outstanding), sum(state.limits))
     if "applications_in_velocity_window" in wanted:
@@ -167,10 +165,9 @@ def compute_features(
     if "bnpl_purchases_in_velocity_window" in wanted:
         features["bnpl_purchases_in_velocity_window"] = len(state.bnpl_purchases)
     if "refund_ratio_pct_in_long_window" in wanted or "spend_in_long_window" in wanted:
-        spend = sum(state.spend.values())
-        features["refund_ratio_pct_in_long_window"] = (
-            (100 * sum(state.refunds.values()) / spend) if spend else 0
-        )
+        spend = window_total(state.spend)
+        refunds = window_total(state.refunds)
+        features["refund_ratio_pct_in_long_window"] = (100 * refunds / spend) if spend else 0
         features["spend_in_long_window"] = spend / 100
     if "monthly_income" in wanted:
         features["monthly_income"] = (state.monthly_income or 0) / 100
@@ -181,9 +178,48 @@ def compute_features(
     if "sales_stability_pct" in wanted:
         features["sales_stability_pct"] = sales_stability_pct(state.sales, today, policy.windows.long_days)
     if "shop_refund_ratio_pct_in_long_window" in wanted:
-        shop_refunds = sum(state.shop_refunds.values())
+        shop_refunds = window_total(state.shop_refunds)
         features["shop_refund_ratio_pct_in_long_window"] = (100 * shop_refunds / sales) if sales else 0
     return features
+
+
+# The reductions below are loops rather than sum() or max() of a generator: compiled, a loop is
+# native integer arithmetic, where a generator is an object the builtin iterates through Python's
+# iterator protocol (about 8,000 instructions an event of compute_features, callgrind).
+
+
+def window_total(window: dict[int, int]) -> int:
+    """A day-bucket window's total (fen)."""
+    total = 0
+    for amount in window.values():
+        total += amount
+    return total
+
+
+def _worst_of(values: list[int], indices: tuple[int, ...]) -> int:
+    """``max((values[i] for i in indices), default=0)``."""
+    if not indices:
+        return 0
+    worst = values[indices[0]]
+    for index in indices:
+        worst = max(worst, values[index])
+    return worst
+
+
+def _total_of(values: list[int], indices: tuple[int, ...]) -> int:
+    total = 0
+    for index in indices:
+        total += values[index]
+    return total
+
+
+def _late_on(late_repayments: list[list[int]], products: tuple[int, ...]) -> int:
+    """How many of the late repayments ([day, product index]) were on ``products``."""
+    count = 0
+    for _, product in late_repayments:
+        if product in products:
+            count += 1
+    return count
 
 
 def _worst_recent(peaks_by_product: list[list[list[int]]], products: tuple[int, ...], too_old: int) -> int:

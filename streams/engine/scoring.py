@@ -14,11 +14,14 @@ __all__ = ["score", "top_factors"]
 def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:
     """(score, points per factor in the card's order); a feature that does not apply (None) scores 0."""
     factors, base, minimum, maximum = card.scoring
-    points = [
-        0 if (value := features[feature]) is None else table[_bin(bounds, value)]
-        for feature, bounds, table in factors
-    ]
-    return max(minimum, min(maximum, base + sum(points))), points
+    points: list[int] = []
+    total = base  # summed in the loop: compiled, sum(points) is a call of the builtin
+    for feature, bounds, table in factors:
+        value = features[feature]
+        earned = 0 if value is None else table[_bin(bounds, value)]
+        points.append(earned)
+        total += earned
+    return max(minimum, min(maximum, total)), points
 
 
 def _bin(bounds: tuple[float, ...], value: float) -> int:

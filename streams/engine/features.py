@@ -118,13 +118,18 @@ def sales_stability_pct(sales: dict[int, int], today: int, long_days: int) -> fl
     """The weakest third of the sales window against the strongest, percent (100: even sales; 0: a
     third with none). A shop that sells every month is steadier than one burst of sales."""
     third = max(1, long_days // 3)
-    blocks = [0, 0, 0]
+    # Three locals, not a list of three: compiled, they stay native integers.
+    newest = middle = oldest = 0
     for day, amount in sales.items():
         age = today - day
-        if 0 <= age < 3 * third:
-            blocks[age // third] += amount
-    strongest = max(blocks)
-    return 100 * min(blocks) / strongest if strongest else 0
+        if 0 <= age < third:
+            newest += amount
+        elif third <= age < 2 * third:
+            middle += amount
+        elif 2 * third <= age < 3 * third:
+            oldest += amount
+    strongest = max(newest, middle, oldest)
+    return 100 * min(newest, middle, oldest) / strongest if strongest else 0
 
 
 def compute_features(

@@ -146,14 +146,14 @@ def limits_now(
     memo = state.limits_memo
     own: tuple[Any, ...] = memo[2] if memo and memo[0] is policy and memo[1] == common else ()
     remembered: list[Any] = []
-    for index, (model, sized_by_sales) in enumerate(policy.product_sizing):
-        score = scores[model]  # the only score sizing reads (a merchant's moves with each sale)
-        key: tuple[object, ...] = (previous[index], score, sales if sized_by_sales else -1)
+    for index, sizing in enumerate(_sizings(policy)):
+        score = scores[sizing.model]  # the only score sizing reads (a merchant's moves with each sale)
+        key: tuple[object, ...] = (previous[index], score, sales if sizing.sales_sized else -1)
         if own and own[index][0] == key:
             remembered.append(own[index])
             continue
         product = PRODUCTS[index]
-        candidate = _candidate(state, product, scores, policy, sales)
+        candidate = _candidate(state, product, sizing, scores, policy, sales)
         known = settle_limit(state, product, candidate, previous[index], scores, policy, sales, today)
         remembered.append((key, known))
     state.limits_memo = (policy, common, tuple(remembered))
@@ -163,7 +163,10 @@ def limits_now(
 def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, sales: int) -> list[Limit]:
     """(limit in fen, reason) per product, in PRODUCTS order, as the policy sizes them now;
     ``scores`` by model, ``sales`` the 90-day sales."""
-    return [_candidate(state, product, scores, policy, sales) for product in PRODUCTS]
+    return [
+        _candidate(state, product, sizing, scores, policy, sales)
+        for product, sizing in zip(PRODUCTS, _sizings(policy), strict=True)
+    ]
 
 
 class _Sizing:
@@ -197,12 +200,12 @@ class _Sizing:
         self.personal_loan_cap: int = guardrails.personal_loan_cap
 
     def tier_limit(self, score: int) -> int:
-        """``ProductPolicy.tier_limit``: the score tier's limit in fen (0 below the first tier)."""
+        """The score tier's limit in fen (0 below the first tier)."""
         index = _tiers_reached(self.tier_scores, score)
         return self.tier_limits[index - 1] if index else 0
 
     def sales_limit(self, score: int, sales: int) -> int:
-        """``ProductPolicy.sales_limit``: the score tier's share of ``sales``, rounded down."""
+        """The score tier's share of ``sales`` (fen), rounded down (0 below the first tier)."""
         index = _tiers_reached(self.share_scores, score)
         if not index:
             return 0
@@ -210,7 +213,7 @@ class _Sizing:
         return sales * numerator // denominator
 
     def income_limit(self, monthly_income: int | None) -> int | None:
-        """``ProductPolicy.income_limit``: a multiple of monthly income, or the no-income limit."""
+        """The income cap in fen: a multiple of monthly income, or the no-income limit; None if none."""
         if monthly_income is None:
             return self.no_income_limit
         ratio = self.income_ratio
@@ -246,9 +249,9 @@ def _sizings(policy: Policy) -> tuple[_Sizing, ...]:
 
 
 def _candidate(
-    state: UserState, product: Product, scores: dict[str, int], policy: Policy, sales: int
+    state: UserState, product: Product, sizing: _Sizing, scores: dict[str, int], policy: Policy, sales: int
 ) -> Limit:
-    sizing = _sizings(policy)[PRODUCT_INDEX[product]]
+    """(limit, reason) that ``sizing``, the product's rules in ``policy``, gives now."""
     if state.status == "closed":
         return 0, LimitReason.ACCOUNT_CLOSED
     if not _eligible(state, product, sizing.eligibility):
@@ -330,7 +333,8 @@ def settle_limit(
     if signal is not None:
         return limit, signal
     best = {model: _UNBOUNDED_SCORE for model in scores}
-    ceiling, ceiling_reason = _candidate(state, product, best, policy, sales)
+    sizing = _sizings(policy)[PRODUCT_INDEX[product]]
+    ceiling, ceiling_reason = _candidate(state, product, sizing, best, policy, sales)
     if ceiling >= before:
         return before, reason
     return max(limit, ceiling), _FELL.get(ceiling_reason, ceiling_reason)

@@ -109,13 +109,6 @@ class Policy(StrictModel):
         )
 
     @cached_property
-    def product_sizing(self) -> tuple[tuple[str, bool], ...]:
-        """Per product in PRODUCTS order, (its score model, whether it is sized from sales): what the
-        engine's limit memo reads per product per event, read here once rather than through the
-        models' attributes each time."""
-        return tuple((self.products[p].model, bool(self.products[p].sales_share_tiers)) for p in PRODUCTS)
-
-    @cached_property
     def blocking_indices(self) -> dict[Product, tuple[int, ...]]:
         """Per product, the indices of the products whose past due suspends it."""
         every = tuple(range(len(PRODUCTS)))

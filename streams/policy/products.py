@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
@@ -59,7 +58,8 @@ class ProductPolicy(StrictModel):
     partial_step: MoneyOrZero = 1
     limit_step: MoneyOrZero = 1
 
-    # Compiled on first use (see Factor.bin_table): tier lookups by bisection, ratios as integers.
+    # Compiled on first use (see Factor.bin_table): the tiers as tuples, ratios as integers. The
+    # engine sizes limits from them (streams.engine.limits._Sizing).
     @cached_property
     def limit_table(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return tuple(t.min_score for t in self.limit_tiers), tuple(t.limit for t in self.limit_tiers)
@@ -72,30 +72,6 @@ class ProductPolicy(StrictModel):
     @cached_property
     def income_ratio(self) -> tuple[int, int] | None:
         return None if self.income_multiple is None else self.income_multiple.as_integer_ratio()
-
-    def tier_limit(self, score: int) -> int:
-        """The score tier's limit in fen (0 below the first tier)."""
-        scores, limits = self.limit_table
-        index = bisect_right(scores, score)
-        return limits[index - 1] if index else 0
-
-    def sales_limit(self, score: int, sales: int) -> int:
-        """The score tier's share of ``sales`` (fen), rounded down (0 below the first tier)."""
-        scores, shares = self.share_table
-        index = bisect_right(scores, score)
-        if not index:
-            return 0
-        numerator, denominator = shares[index - 1]
-        return sales * numerator // denominator
-
-    def income_limit(self, monthly_income: int | None) -> int | None:
-        """The income cap in fen: a multiple of monthly income, or the no-income limit; None if none."""
-        if monthly_income is None:
-            return self.no_income_limit
-        ratio = self.income_ratio
-        if ratio is None:
-            return None
-        return monthly_income * ratio[0] // ratio[1]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

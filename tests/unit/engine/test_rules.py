@@ -154,7 +154,8 @@ def test_business_loans_are_for_merchants_and_sized_from_90_day_sales() -> None:
     def sized(sales: int) -> int:
         """The limit the merchant's score tier gives for these 90-day sales, in whole steps."""
         assert merchant.state is not None
-        limit = rules.sales_limit(merchant.state.merchant_score, sales)
+        reached = [t for t in rules.sales_share_tiers if t.min_score <= merchant.state.merchant_score]
+        limit = int(sales * reached[-1].share) if reached else 0  # the tier's share, rounded down
         return limit - limit % rules.limit_step
 
     merchant.sale("10000")

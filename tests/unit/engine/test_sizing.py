@@ -1,5 +1,6 @@
 """streams.engine.limits sizes each product from native copies of the policy's rules: they give
-what the policy's own ProductPolicy methods give, for every product of every packaged policy."""
+what the policy's tiers say (written out here from the tiers themselves), for every product of
+every packaged policy."""
 
 from __future__ import annotations
 
@@ -32,9 +33,17 @@ def test_native_sizing_gives_what_the_policy_gives(score: int, sales: int, incom
     for policy in POLICIES:
         for product, sizing in zip(PRODUCTS, _sizings(policy), strict=True):
             rules = policy.products[product]
-            assert sizing.tier_limit(score) == rules.tier_limit(score)
-            assert sizing.sales_limit(score, sales) == rules.sales_limit(score, sales)
-            assert sizing.income_limit(income) == rules.income_limit(income)
+            # The highest tier whose min_score the score reaches.
+            limits = [t.limit for t in rules.limit_tiers if t.min_score <= score]
+            shares = [t.share for t in rules.sales_share_tiers if t.min_score <= score]
+            assert sizing.tier_limit(score) == (limits[-1] if limits else 0)
+            assert sizing.sales_limit(score, sales) == (int(sales * shares[-1]) if shares else 0)
+            if income is None:
+                assert sizing.income_limit(income) == rules.no_income_limit
+            elif rules.income_multiple is None:
+                assert sizing.income_limit(income) is None
+            else:
+                assert sizing.income_limit(income) == int(income * rules.income_multiple)
             assert (sizing.model, sizing.min_score, sizing.max_limit) == (
                 rules.model,
                 rules.min_score,

@@ -77,6 +77,12 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "requests cost the worker less per event. A batch's outputs are sent when the batch is done, "
         "whatever is left of the linger",
     ),
+    "CREDITSTREAM_PRODUCER_BATCH_BYTES": (
+        "524288",
+        "the most the worker's producer gathers for one partition before a send waits for Kafka; a "
+        "batch's changelog writes (about 3 KB a user) then go out without waiting. Keep it under the "
+        "topics' max.message.bytes (Kafka's default: 1 MB)",
+    ),
 }
 
 N = TypeVar("N", int, float)
@@ -118,6 +124,7 @@ class Settings:
     standby_replicas: int = 1
     state_cache_users: int = 10_000
     producer_linger_ms: int = 5
+    producer_batch_bytes: int = 512 * 1024
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +190,12 @@ class Settings:
             ),
             producer_linger_ms=_integer(
                 "CREDITSTREAM_PRODUCER_LINGER_MS", get("CREDITSTREAM_PRODUCER_LINGER_MS"), 0, 1000
+            ),
+            producer_batch_bytes=_integer(
+                "CREDITSTREAM_PRODUCER_BATCH_BYTES",
+                get("CREDITSTREAM_PRODUCER_BATCH_BYTES"),
+                16 * 1024,
+                64 * 1024 * 1024,
             ),
         )
 

@@ -220,10 +220,12 @@ def _bench_worker(
                 worker.check_running()
             return sum(w.records_processed() for w in running)
 
+        backlog_stages_before = stage_histograms(*_metrics_texts(running))  # first: see test_bench
         applied_at_start = min(processed(), len(backlog))
         began, cpu_began = time.perf_counter(), read_cpu_times()
         wait_for_count(processed, len(backlog), 1800, "the backlog")
         elapsed, backlog_cpu = time.perf_counter() - began, cpu_shares(cpu_began, read_cpu_times())
+        backlog_stages = stage_figures(backlog_stages_before, stage_histograms(*_metrics_texts(running)))
         measured = backlog_measured(len(backlog), applied_at_start)
         state_writes = sum(w.metric_total("creditstream_state_bytes_count") for w in running)
         state_bytes = sum(w.metric_total("creditstream_state_bytes_sum") for w in running)
@@ -248,6 +250,8 @@ def _bench_worker(
                 # busy, and stolen by the host, which the worker's figures move with (None for a
                 # phase too short to count: see machine.MIN_TICKS).
                 "cpu": backlog_cpu,
+                # A backlog batch's phases (process, acks, writes), as for the steady phase below.
+                "stages": backlog_stages,
             },
         )  # fmt: skip
         if passthrough:

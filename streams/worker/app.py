@@ -55,6 +55,9 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         value_serializer="raw",
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
+        # aiokafka's default, 16 KiB, holds five states: a batch's changelog writes then waited,
+        # send by send, for Kafka to take the full ones (CREDITSTREAM_PRODUCER_BATCH_BYTES).
+        producer_max_batch_size=settings.producer_batch_bytes,
         producer_partitioner=RememberingPartitioner(),  # the default's partitions, hashed once per key
         web_enabled=True,
         # A crashed worker's partitions move (or, with static membership, come back) in seconds,

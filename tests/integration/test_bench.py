@@ -77,6 +77,11 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
     assert 0 < steady_cpu["busy_pct"] <= 100 and 0 <= steady_cpu["steal_pct"] < 100
     assert document["steady_cpu"] == steady_cpu
     assert document["machine"]["processor"]
+    # The backlog's batches, phase by phase: every event counted arrived after the stages were read.
+    stages = details["stages"]
+    assert set(stages) == {"intake", "batch_wait", "process", "acks", "writes"}
+    if throughput.events > 0:
+        assert stages["process"]["observations"] >= 1 and stages["writes"]["mean_ms"] > 0
 
 
 def test_a_run_deletes_its_topics_unless_asked_to_keep_them(bootstrap: str, tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.fetch_wait import shape_fetches
+from streams.worker.metrics import observe_all
 from streams.worker.parts import CreditApp
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
@@ -251,13 +252,15 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
             waiting.set_result(decision)
     write = parts.write_state
     last_written: dict[int, asyncio.Future[Any]] = {}  # changelog partition -> its last record
+    sizes: list[float] = []
     for user_id, (state, event) in changed.items():
         stored = state.to_bytes()
         partition = event.message.partition
         with _as_current(event):
             last_written[partition] = await write(partition, user_id.encode(), stored)
         state_cache.put(user_id, state)
-        metrics.state_bytes.observe(len(stored))
+        sizes.append(len(stored))
+    observe_all(metrics.state_bytes, sizes)
     metrics.batch_records.observe(len(batch))
     for partition, event in markers.items():
         next_offset = parts.next_offsets[partition]

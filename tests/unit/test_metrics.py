@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from streams.worker.metrics import DomainMetrics
+from streams.worker.metrics import DomainMetrics, observe_all
 from streams.worker.take import Batch
 
 
@@ -73,3 +73,42 @@ def test_a_batchs_counts_reach_the_counters_when_it_is_done_and_a_failed_ones_ne
     metrics.counts.discard()
     metrics.counts.flush()
     assert registry.get_sample_value(events, {"topic": "credit.events", "type": "purchase"}) == 3
+
+
+def _exposition(registry: CollectorRegistry) -> list[bytes]:
+    """The text exposition, without the ``_created`` lines (when each histogram was made)."""
+    return [line for line in generate_latest(registry).splitlines() if b"_created" not in line]
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_observing_all_at_once_exposes_what_observing_one_at_a_time_does(labelled: bool) -> None:
+    """Bucket by bucket, sum and count, including amounts on a bucket's bound, above the last
+    finite bound and at zero."""
+    bounds = (0.005, 0.01, 0.1, 1.0)
+    amounts = [0.0, 0.005, 0.0051, 0.01, 0.05, 0.1, 0.7, 1.0, 1.5, 30.0, 0.003, 0.003]
+    registries = CollectorRegistry(), CollectorRegistry()
+    one_by_one, all_at_once = (
+        Histogram("wait_seconds", "a wait", ["stage"] if labelled else [], buckets=bounds, registry=r)
+        for r in registries
+    )
+    if labelled:
+        one_by_one, all_at_once = one_by_one.labels("intake"), all_at_once.labels("intake")
+    for amount in amounts:
+        one_by_one.observe(amount)
+
+    observe_all(all_at_once, amounts)
+
+    assert _exposition(registries[1]) == _exposition(registries[0])
+    assert (
+        registries[1].get_sample_value(
+            "wait_seconds_bucket", {"le": "0.01", **({"stage": "intake"} if labelled else {})}
+        )
+        == 6
+    )  # 0, 0.005, 0.0051, 0.01 and both 0.003s
+
+
+def test_observing_all_falls_back_to_observe_without_the_histograms_buckets() -> None:
+    """Another prometheus-client without the parts read: each amount goes through ``observe``."""
+    seen: list[float] = []
+    observe_all(SimpleNamespace(observe=seen.append), [0.5, 0.25])
+    assert seen == [0.5, 0.25]

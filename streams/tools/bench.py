@@ -279,8 +279,11 @@ def _bench_worker(
             rate = max(1.0, throughput.events_per_second / 2)
         steady_count = int(rate * seconds)
         # Only the events the run sends are simulated: all 400 days took most of a minute and
-        # gigabytes of memory before a 60 s steady run.
-        simulation = Simulation(max(20, steady_count // 60), 400, 2, policy, id_prefix="lat-")
+        # gigabytes of memory before a 60 s steady run. As many events per user as the backlog's,
+        # so that the steady traffic has its shape (the same span of the users' lives: a first
+        # event, a new user, as often) and half its throughput is a comparable rate. (At 60 a
+        # user, twice as many users each sent half their first year.)
+        simulation = Simulation(max(20, steady_count // 120), 400, 2, policy, id_prefix="lat-")
         steady = list(islice(simulation.lines(), steady_count))
         stages_before = stage_histograms(*_metrics_texts(running))
         # aiokafka from one loop, waking every 5 ms: a quarter of the CPU kafka-python's

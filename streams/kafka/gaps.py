@@ -40,8 +40,12 @@ class GapReader:
         consumer.seek(tp, start)
         records: list[Any] = []
         deadline = time.monotonic() + timeout_s
-        while consumer.position(tp) < end and time.monotonic() < deadline:
-            for record in consumer.poll(timeout_ms=200).get(tp, []):
+        while (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+            # position() blocks with no timeout of its own (kafka-python 3: a coordinator round trip)
+            position = consumer.position(tp, timeout_ms=left_ms)
+            if position is not None and position >= end:
+                break
+            for record in consumer.poll(timeout_ms=min(200, left_ms)).get(tp, []):
                 if start <= record.offset < end:
                     records.append(record)
         offsets = [r.offset for r in records]
@@ -49,6 +53,11 @@ class GapReader:
             have = f"{offsets[0]}..{offsets[-1]}" if offsets else "none"
             raise MissingRecordsError(f"{topic}[{partition}]: needed offsets {start}..{end - 1}, read {have}")
         return records
+
+    def abandon(self) -> None:
+        """Forget the consumer without closing it, for a read that never returned: the thread still
+        inside it keeps it, and closing could wait on that very read. The next read makes a new one."""
+        self._consumer = None
 
     def close(self) -> None:
         if self._consumer is not None:

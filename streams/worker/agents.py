@@ -60,8 +60,10 @@ __all__ = [
     "BACKLOG_WITHIN_SECONDS",
     "BATCH_MAX",
     "BATCH_WITHIN_SECONDS",
+    "GAP_READ_SECONDS",
     "IDLE_AFTER_SECONDS",
     "ChangelogWriteError",
+    "GapReadStuckError",
     "apply_batch",
     "batch_window_after",
     "commit_applied",
@@ -77,6 +79,7 @@ BATCH_WITHIN_SECONDS: Final = 0.005
 BACKLOG_WITHIN_SECONDS: Final = 0.015
 BACKLOG_RECORDS: Final = 200
 LAG_INTERVAL_SECONDS: Final = 5.0
+GAP_READ_SECONDS: Final = 60.0  # twice as long as GapReader.read polls before it gives up
 # With no batch for this long, fetches stop gathering (streams.worker.fetch_wait.shape_fetches).
 IDLE_AFTER_SECONDS: Final = 0.05
 _EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
@@ -93,6 +96,10 @@ def _as_current(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+class GapReadStuckError(RuntimeError):
+    """Reading skipped records from Kafka did not return: the batch fails, to be applied again."""
 
 
 def _marker_key(partition: int) -> bytes:
@@ -140,10 +147,21 @@ async def _records_to_apply(
             expected,
             offset - expected,
         )
+        reader = parts.gap_reader
         try:
-            records = await asyncio.to_thread(
-                parts.gap_reader.read, message.topic, partition, expected, offset
+            records = await asyncio.wait_for(
+                asyncio.to_thread(reader.read, message.topic, partition, expected, offset),
+                GAP_READ_SECONDS,
             )
+        except TimeoutError:
+            # A read that polls gives up by itself after 30 s: this one is stuck inside the client
+            # (a CI run saw one wait for good). Leave it to its thread; the batch fails and is
+            # applied again (apply_batch), and the next read has a new consumer.
+            reader.abandon()
+            raise GapReadStuckError(
+                f"{message.topic}[{partition}]: reading offsets {expected}..{offset - 1} from Kafka "
+                f"did not return within {GAP_READ_SECONDS:.0f} s"
+            ) from None
         except MissingRecordsError as exc:
             # Gone from Kafka itself (retention, a truncated log): nothing to read, so go on from
             # here, loudly, rather than stop the partition for good.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from streams.worker.agents import (
     BATCH_WITHIN_SECONDS,
     IDLE_AFTER_SECONDS,
     ChangelogWriteError,
+    GapReadStuckError,
     batch_window_after,
     commit_applied,
     forget_revoked,
@@ -215,6 +217,59 @@ def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> N
     assert parts.registry.get_sample_value(
         "creditstream_events_total", {"topic": parts.inputs.get_topic_name(), "type": "application"}
     ) in (None, 0.0)
+
+
+class _StuckGapReader:
+    """A gap reader whose read does not return until released (as one did in a CI run)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.reads: list[tuple[str, int, int, int]] = []
+        self.abandoned = False
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        self.reads.append((topic, partition, start, end))
+        self.release.wait(10)
+        return []
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+def test_a_gap_read_that_never_returns_fails_the_batch_and_drops_the_reader(
+    parts: CreditApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch fails (its positions taken back, to be applied again) within GAP_READ_SECONDS,
+    and the reader's stuck consumer is dropped, so that the next read makes a new one."""
+    monkeypatch.setattr(agents, "GAP_READ_SECONDS", 0.2)
+    reader = _StuckGapReader()
+    parts.gap_reader = reader  # type: ignore[assignment]
+    agent = parts.app.agents["apply-events"]
+    began = time.monotonic()
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))  # offset 0
+            for _ in range(200):  # applied and stored with its batch
+                if b"u-1" in parts.users.data:
+                    break
+                await asyncio.sleep(0.01)
+            context.sent_offset = 5  # offsets 1..4 never reach the agent
+            await context.put(key=b"u-1", value=orjson.dumps({**APPLICATION, "event_id": "a-2"}), wait=False)
+            for _ in range(200):
+                if context._crash_reason is not None:
+                    break
+                await asyncio.sleep(0.01)
+            reader.release.set()  # the stuck thread, which asyncio.run waits for at its end
+            assert isinstance(context._crash_reason, GapReadStuckError)
+            assert "reading offsets 1..4 from Kafka did not return within 0 s" in str(context._crash_reason)
+
+    with contextlib.suppress(GapReadStuckError):
+        run(scenario())
+    assert time.monotonic() - began < 5
+    assert [(partition, start, end) for _, partition, start, end in reader.reads] == [(0, 1, 5)]
+    assert reader.abandoned
+    assert parts.next_offsets[0] == 1  # taken back: offset 5, and 1..4 before it, come again
 
 
 def test_the_store_records_the_last_changelog_offset_of_each_batch(parts: CreditApp) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Final
 from schemas.events import PRODUCT_INDEX, PRODUCTS, Product
 from schemas.outputs import LimitReason
 from streams.engine.features import local_day
+from streams.engine.scoring import bins_reached
 from streams.engine.state import UserState
 from streams.policy import Policy, ProductPolicy
 
@@ -201,12 +202,12 @@ class _Sizing:
 
     def tier_limit(self, score: int) -> int:
         """The score tier's limit in fen (0 below the first tier)."""
-        index = _tiers_reached(self.tier_scores, score)
+        index = bins_reached(self.tier_scores, score)
         return self.tier_limits[index - 1] if index else 0
 
     def sales_limit(self, score: int, sales: int) -> int:
         """The score tier's share of ``sales`` (fen), rounded down (0 below the first tier)."""
-        index = _tiers_reached(self.share_scores, score)
+        index = bins_reached(self.share_scores, score)
         if not index:
             return 0
         numerator, denominator = self.shares[index - 1]
@@ -220,16 +221,6 @@ class _Sizing:
         if ratio is None:
             return None
         return monthly_income * ratio[0] // ratio[1]
-
-
-def _tiers_reached(lowest_scores: tuple[int, ...], score: int) -> int:
-    """How many tiers ``score`` reaches (``bisect_right`` over their ascending lowest scores)."""
-    reached = 0
-    for lowest in lowest_scores:
-        if score < lowest:
-            break
-        reached += 1
-    return reached
 
 
 _SIZINGS: Final[dict[int, tuple[Policy, tuple[_Sizing, ...]]]] = {}  # id(policy) -> it and its sizing

@@ -8,7 +8,7 @@ from __future__ import annotations
 from schemas.outputs import ScoreFactor
 from streams.policy.scorecard import ScorePolicy
 
-__all__ = ["score", "top_factors"]
+__all__ = ["bins_reached", "score", "top_factors"]
 
 
 def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:
@@ -18,16 +18,17 @@ def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, li
     total = base  # summed in the loop: compiled, sum(points) is a call of the builtin
     for feature, bounds, table in factors:
         value = features[feature]
-        earned = 0 if value is None else table[_bin(bounds, value)]
+        earned = 0 if value is None else table[bins_reached(bounds, value)]
         points.append(earned)
         total += earned
     return max(minimum, min(maximum, total)), points
 
 
-def _bin(bounds: tuple[float, ...], value: float) -> int:
-    """``bisect_right(bounds, value)``: the first bin whose upper bound is above the value. A loop,
-    compiled to native float comparisons over a factor's few bounds; the call into the bisect
-    module and its object comparisons cost more than the search."""
+def bins_reached(bounds: tuple[float, ...], value: float) -> int:
+    """``bisect_right(bounds, value)`` over ascending ``bounds``: how many of them ``value`` reaches,
+    which is its bin (a scorecard factor's) or its tier (a limit's, by lowest score). A loop,
+    compiled to native comparisons over a few bounds; the call into the bisect module and its
+    object comparisons cost more than the search."""
     index = 0
     for bound in bounds:
         if value < bound:

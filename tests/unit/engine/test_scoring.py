@@ -3,10 +3,13 @@ defines them (``Factor.points``: the first bin whose ``below`` is above the valu
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.engine.scoring import score
+from streams.engine.scoring import bins_reached, score
 from streams.policy import default_policy
 
 POLICY = default_policy()
@@ -38,3 +41,10 @@ def test_each_factor_scores_the_points_of_the_bin_its_value_falls_in(
         ]
         assert points == expected
         assert total == max(card.minimum, min(card.maximum, card.base + sum(expected)))
+
+
+@pytest.mark.parametrize("bounds", [(), (5.0,), (-1.5, 0.0, 2.5, 2.5, 10.0), (300, 450, 600, 750)])
+def test_bins_reached_is_bisect_right_for_scores_and_feature_values(bounds: tuple[float, ...]) -> None:
+    """Shared by a factor's bins (floats) and a limit's tiers (integer scores)."""
+    for value in (-3, -1.5, -1.49, 0, 2.5, 3, 10.0, 299, 300, 301, 749, 750, 10_000):
+        assert bins_reached(bounds, value) == bisect_right(bounds, value), (bounds, value)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from typing import Any, Final
+from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -26,18 +26,9 @@ from streams.worker.state_cache import StateCache
 from streams.worker.tracing import configure_tracing
 from streams.worker.web import install_web
 
-__all__ = ["POLL_RECORDS", "STREAM_BUFFER_RECORDS", "CreditApp", "create_app"]
+__all__ = ["CreditApp", "create_app"]
 
 USERS_TABLE = "users"
-# faust hands fetched records to the stream's buffer one at a time (streams.worker.delivery). When
-# the buffer was full (4,096 records, faust's default, against a fetch hand-over of every record
-# fetched, 28,669 measured on a backlog), each record waited for the stream to take one, a round
-# of task switches per record. Now a hand-over brings at most POLL_RECORDS, and faust stops
-# fetching a partition once the buffer is 80% full (mode's pressure_high_ratio, 1.25): 13,107 +
-# 2,000 records never fill 16,384. Measured on a 60,000-event backlog: 3,479 and 3,601 events/s
-# before, 4,782 and 5,029 after.
-STREAM_BUFFER_RECORDS: Final = 16_384
-POLL_RECORDS: Final = 2_000
 log = logging.getLogger(__name__)
 
 
@@ -67,8 +58,6 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         # aiokafka's default, 16 KiB, holds five states: a batch's changelog writes then waited,
         # send by send, for Kafka to take the full ones (CREDITSTREAM_PRODUCER_BATCH_BYTES).
         producer_max_batch_size=settings.producer_batch_bytes,
-        stream_buffer_maxsize=STREAM_BUFFER_RECORDS,
-        broker_max_poll_records=POLL_RECORDS,
         producer_partitioner=RememberingPartitioner(),  # the default's partitions, hashed once per key
         web_enabled=True,
         # A crashed worker's partitions move (or, with static membership, come back) in seconds,
@@ -116,7 +105,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         tracing=tracing,
     )
     parts.metrics.build_info.labels(_version(), policy.version).set(1)
-    if not deliver_inline(app.consumer, parts.metrics.handover_waits.inc):
+    if not deliver_inline(app.consumer):
         log.warning("faust's consumer lacks what streams.worker.delivery needs: delivering as faust does")
     if not bound_fetch_wait(app.consumer):
         log.warning("faust's consumer lacks what streams.worker.fetch_wait needs: fetches wait as faust sets")

@@ -14,16 +14,13 @@ still interrupt it. Anything else (a stopped or crashed consumer, a suspended fl
 goes to faust's unchanged. The one difference: the callback's first step runs in the fetch task's
 context rather than a copy of it, which matters only to a callback that sets a context variable
 (faust's hand-over sets none; its streams set the current event in their own tasks).
-
-A delivery that waits is told to ``on_wait`` (the worker counts them): with the stream's buffer
-sized as ``streams.worker.app`` sizes it, none should.
 """
 
 from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from mode.services import WaitResults
@@ -31,10 +28,9 @@ from mode.services import WaitResults
 __all__ = ["deliver_inline"]
 
 
-def deliver_inline(consumer: Any, on_wait: Callable[[], None] = lambda: None) -> bool:
+def deliver_inline(consumer: Any) -> bool:
     """Install the direct path on faust's consumer; False (nothing changed) when it lacks the
-    parts this relies on, as another faust version might. ``on_wait`` is called for each delivery
-    that had to wait (a full stream buffer, or flow control)."""
+    parts this relies on, as another faust version might."""
     events: list[Any] = [getattr(consumer, name, None) for name in ("suspend_flow", "_stopped", "_crashed")]
     original = getattr(consumer, "wait_first", None)
     if original is None or not all(hasattr(event, "is_set") for event in events):
@@ -60,7 +56,6 @@ def deliver_inline(consumer: Any, on_wait: Callable[[], None] = lambda: None) ->
         except BaseException:
             interrupt.close()
             raise
-        on_wait()
         return await original(_finish(deliver, waiting_on), interrupt)
 
     consumer.wait_first = wait_first

@@ -94,7 +94,6 @@ class DomainMetrics:
     shadow_decisions: Counter
     redelivered: Counter
     offset_gaps: Counter
-    handover_waits: Counter
     build_info: Gauge
     rebalances: Counter
     counts: BatchCounts = field(default_factory=BatchCounts)  # the batch's, see BatchCounts
@@ -187,11 +186,6 @@ class DomainMetrics:
             offset_gaps=Counter(
                 "creditstream_offset_gaps",
                 "Records found missing before an arriving one: read straight from Kafka, then applied",
-                registry=registry,
-            ),
-            handover_waits=Counter(
-                "creditstream_handover_waits",
-                "Fetched records that waited to enter the stream's buffer (full, or a rebalance's flow stop)",
                 registry=registry,
             ),
             build_info=Gauge(

@@ -173,27 +173,3 @@ def test_a_consumer_without_the_parts_is_left_alone() -> None:
     before = bare.wait_first
     assert not deliver_inline(bare)
     assert bare.wait_first == before
-
-
-def test_a_delivery_that_waits_is_counted_and_one_that_does_not_is_not() -> None:
-    async def scenario() -> None:
-        consumer = _Consumer()
-        waits: list[None] = []
-        deliver_inline(consumer, lambda: waits.append(None))
-        gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        async def at_once() -> str:
-            return "now"
-
-        async def after_the_gate() -> str:
-            return await gate
-
-        await consumer.wait_first(at_once(), consumer.suspend_flow.wait())
-        assert waits == []
-        waiting = asyncio.ensure_future(consumer.wait_first(after_the_gate(), consumer.suspend_flow.wait()))
-        await asyncio.sleep(0.01)
-        gate.set_result("room")
-        assert list((await waiting).results) == ["room"]
-        assert waits == [None]
-
-    asyncio.run(scenario())

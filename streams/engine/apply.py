@@ -43,6 +43,7 @@ from streams.engine.decisions import DecisionResult, available, decide, score_fo
 from streams.engine.features import (
     add_to_window,
     compute_features,
+    day_in,
     epoch_seconds,
     local_date,
     local_day,
@@ -54,6 +55,7 @@ from streams.engine.limits import Limit, limits_now, non_performing
 from streams.engine.offers import compute_offers
 from streams.engine.scoring import score, top_factors
 from streams.engine.state import DECISION_OUTCOME, StoredDecision, StoredPurchase, UserState
+from streams.engine.view import PolicyView, policy_view
 from streams.policy import Policy
 
 __all__ = ["Applied", "EngineOutput", "apply", "decision_id", "new_user"]
@@ -127,7 +129,7 @@ def new_user(event: Event, policy: Policy) -> UserState:
     now = epoch_seconds(event.occurred_at)
     state = UserState(
         user_id=event.user_id,
-        segment=policy.default_profile.segment,
+        segment=policy_view(policy).default_segment,
         status="active",
         opened_at=now,
         clock=now,
@@ -143,7 +145,8 @@ def new_user(event: Event, policy: Policy) -> UserState:
 def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> list[Limit]:
     """Score the user by each model, then size and settle the limits (which it stores)."""
     sales = window_total(state.sales)
-    consumer, merchant = policy.scorecards
+    view = policy_view(policy)
+    consumer, merchant = view.consumer_card, view.merchant_card
     card, used, indices = consumer
     state.score, state.factor_points = score(compute_features(state, policy, sales, indices, used), card)
     if merchant is not None and state.segment == "merchant":
@@ -182,11 +185,10 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
 
     ``owned``: the caller gives ``state`` up and keeps only the result (replay, backtest), so it is
     changed in place rather than copied first. Otherwise it is left exactly as it was."""
-    if state is not None and event.event_id in state.seen:
-        stored = state.decisions.get(event.event_id)
-        replayed: list[EngineOutput] = (
-            [_stored_decision(state.user_id, event.event_id, stored)] if stored else []
-        )
+    event_id = event.event_id  # each read of an event's field is a pydantic attribute read
+    if state is not None and event_id in state.seen:
+        stored = state.decisions.get(event_id)
+        replayed: list[EngineOutput] = [_stored_decision(state.user_id, event_id, stored)] if stored else []
         return Applied(state, replayed, duplicate=True)
 
     if state is None:
@@ -195,8 +197,10 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
     else:
         previous = _Before(state)
         new = state if owned else state.copy()
-    _remember(new.seen, event.event_id, policy.memory.event_ids, None)
-    now = epoch_seconds(event.occurred_at)
+    view = policy_view(policy)
+    _remember(new.seen, event_id, view.event_ids_kept, None)
+    changed_at = event.occurred_at
+    now = epoch_seconds(changed_at)
 
     outputs: list[EngineOutput] = []
     rejection = _refund_problem(new, event) if isinstance(event, Refund) else None
@@ -204,9 +208,9 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         # Nothing changes but the memory of the id: a redelivery is not dead-lettered twice.
         return Applied(new, [], rejection=rejection)
 
-    previous_day = local_day(new.clock, policy)
+    previous_day = day_in(new.clock, view)
     new.clock = max(new.clock, now)
-    new_day = local_day(new.clock, policy) != previous_day
+    new_day = day_in(new.clock, view) != previous_day
     if new_day:
         prune(new, policy)
     prune_applications(new, policy)
@@ -232,12 +236,11 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         ]
     new.offers = compute_offers(new, limits, policy)
 
-    changed_at = event.occurred_at
     scores: list[tuple[ScoreModel, int, int | None, list[int] | None, list[int]]] = [
         ("consumer", new.score, previous.score if previous else None,
          previous.factor_points if previous else None, new.factor_points),
     ]  # fmt: skip
-    if policy.merchant_score is not None and new.segment == "merchant":
+    if view.merchant_score is not None and new.segment == "merchant":
         was_merchant = previous is not None and previous.segment == "merchant"
         scores.append(
             ("merchant", new.merchant_score, previous.merchant_score if was_merchant and previous else None,
@@ -245,7 +248,7 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         )  # fmt: skip
     for model, now_score, before, before_points, points in scores:
         if now_score != before:
-            card = policy.score if model == "consumer" else policy.merchant_score
+            card = view.score if model == "consumer" else view.merchant_score
             assert card is not None
             outputs.append(
                 _construct(
@@ -254,10 +257,10 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
                     model=model,
                     score=now_score,
                     previous_score=before,
-                    cause_event_id=event.event_id,
+                    cause_event_id=event_id,
                     reasons=top_factors(before_points, points, card),
                     changed_at=changed_at,
-                    policy_version=policy.version,
+                    policy_version=view.version,
                 )
             )
     for product, (limit, reason), before_limit in zip(PRODUCTS, limits, previous_limits, strict=True):
@@ -269,14 +272,14 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
                     product=product,
                     limit=limit,
                     previous_limit=before_limit,
-                    cause_event_id=event.event_id,
+                    cause_event_id=event_id,
                     reason=reason,
                     changed_at=changed_at,
-                    policy_version=policy.version,
+                    policy_version=view.version,
                 )
             )
     if previous is None or new.offers != previous.offers or new.limits != previous.limits:
-        outputs.append(offer_changed(new, event.event_id, changed_at, policy))
+        outputs.append(offer_changed(new, event_id, changed_at, policy))
     return Applied(new, outputs)
 
 
@@ -295,7 +298,7 @@ def offer_changed(
         ],
         cause_event_id=cause_event_id,
         changed_at=changed_at,
-        policy_version=policy.version,
+        policy_version=policy_view(policy).version,
     )
 
 
@@ -305,18 +308,20 @@ def offer_changed(
 def _handle_request(
     state: UserState, event: Application | Purchase, now: int, policy: Policy
 ) -> Decision | None:
-    day = local_day(now, policy)
+    view = policy_view(policy)
+    day = day_in(now, view)
+    event_id, amount = event.event_id, event.amount  # pydantic attribute reads: once each
     if isinstance(event, Purchase):
         if event.funding == "own":
-            state.spend = add_to_window(state, state.spend, day, event.amount, policy)
-            _remember_purchase(state, event.event_id, (event.amount, 0, 0, day), policy)
+            state.spend = add_to_window(state, state.spend, day, amount, policy)
+            _remember_purchase(state, event_id, (amount, 0, 0, day), policy)
             return None
         product: Product = "bnpl"
         term: int | None = None
     else:
         product, term = event.product, event.term_months
 
-    result = decide(state, product, event.amount, term, now, policy)
+    result = decide(state, product, amount, term, now, policy)
     if isinstance(event, Application):
         state.applications = _inserted(state.applications, now)
     if result.approved:
@@ -324,30 +329,30 @@ def _handle_request(
         if isinstance(event, Purchase):
             state.bnpl_purchases = _inserted(state.bnpl_purchases, now)[-_BNPL_PURCHASES_KEPT:]
             state.spend = add_to_window(state, state.spend, day, result.approved, policy)
-            _remember_purchase(state, event.event_id, (result.approved, 0, 1, day), policy)
+            _remember_purchase(state, event_id, (result.approved, 0, 1, day), policy)
     available_after = available(state, product, result.limit, policy)
-    stored = _store_decision(
-        product, event, term, result, available_after, score_for(state, product, policy), policy
-    )
+    score_now = score_for(state, product, policy)
+    decided_at = event.occurred_at
+    stored = _store_decision(product, amount, decided_at, term, result, available_after, score_now, view)
     state.decisions = dict(state.decisions)  # shared with the state it was copied from
-    _remember(state.decisions, event.event_id, policy.memory.decisions, stored)
+    _remember(state.decisions, event_id, view.decisions_kept, stored)
     return _construct(
         Decision,
-        decision_id=decision_id(state.user_id, event.event_id),
-        request_event_id=event.event_id,
+        decision_id=decision_id(state.user_id, event_id),
+        request_event_id=event_id,
         user_id=state.user_id,
         product=product,
         outcome=result.outcome,
-        requested_amount=event.amount,
+        requested_amount=amount,
         approved_amount=result.approved,
         apr=result.apr,
         term_months=term,
         reasons=result.reasons,
-        score=score_for(state, product, policy),
+        score=score_now,
         limit=result.limit,
         available_after=available_after,
-        decided_at=event.occurred_at,
-        policy_version=policy.version,
+        decided_at=decided_at,
+        policy_version=view.version,
     )
 
 
@@ -360,17 +365,18 @@ def _book(state: UserState, index: int, amount: int) -> None:
 
 def _store_decision(
     product: Product,
-    event: Application | Purchase,
+    amount: int,
+    decided_at: datetime,
     term: int | None,
     result: DecisionResult,
     available_after: int,
     score_now: int,
-    policy: Policy,
+    view: PolicyView,
 ) -> StoredDecision:
     return (
         product,
         result.outcome,
-        event.amount,
+        amount,
         result.approved,
         result.apr,
         term,
@@ -378,8 +384,8 @@ def _store_decision(
         score_now,
         result.limit,
         available_after,
-        event.occurred_at.isoformat(),
-        policy.version,
+        decided_at.isoformat(),
+        view.version,
     )
 
 
@@ -499,7 +505,7 @@ def _apply_repayment(state: UserState, repayment: Repayment, now: int, policy: P
     if bill[2] != _BILL_OPEN:
         return  # the bill has counted already: paying it again earns nothing more
     days_late = (local_date(now, policy) - repayment.due_date).days
-    if days_late > policy.rules.grace_days:
+    if days_late > policy_view(policy).grace_days:
         bill[2] = _BILL_LATE
         late = _inserted(state.late_repayments, [local_day(now, policy), index])
         state.late_repayments = late[-_MAX_LATE_DAYS_KEPT:]
@@ -555,4 +561,4 @@ def _remember(memory: dict[str, V], key: str, bound: int, value: V) -> None:
 
 def _remember_purchase(state: UserState, event_id: str, purchase: StoredPurchase, policy: Policy) -> None:
     state.purchases = dict(state.purchases)  # shared with the state it was copied from
-    _remember(state.purchases, event_id, policy.memory.purchases, purchase)
+    _remember(state.purchases, event_id, policy_view(policy).purchases_kept, purchase)

@@ -20,7 +20,7 @@ from typing import Final, Literal
 __all__ = ["COMPILED_DIR", "COMPILED_MODULES", "EngineKind", "sources_digest", "use_compiled_engine"]
 
 EngineKind = Literal["compiled", "python"]
-COMPILED_MODULES: Final = ("state", "features", "scoring", "limits", "offers", "decisions", "apply")
+COMPILED_MODULES: Final = ("view", "state", "features", "scoring", "limits", "offers", "decisions", "apply")
 COMPILED_DIR: Final = Path(__file__).with_name("_compiled")
 STAMP_NAME: Final = "SOURCES.sha256"
 

@@ -18,6 +18,7 @@ from streams.engine.features import SECONDS_PER_DAY
 from streams.engine.limits import personal_loan_income_cap
 from streams.engine.offers import offer_reasons
 from streams.engine.state import UserState
+from streams.engine.view import policy_view
 from streams.policy import Policy
 
 __all__ = ["DecisionResult", "available", "decide", "personal_loan_headroom", "score_for"]
@@ -34,10 +35,10 @@ class DecisionResult:
 
 def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:
     """(room under the per-person cap, room under the income cap) for personal online loans, in fen."""
-    guard = policy.guardrails
-    combined = sum(state.outstanding[PRODUCT_INDEX[p]] for p in guard.personal_loan_products)
+    view = policy_view(policy)
+    combined = sum(state.outstanding[PRODUCT_INDEX[p]] for p in view.personal_loan_products)
     income_cap = personal_loan_income_cap(state, policy)
-    return max(0, guard.personal_loan_cap - combined), max(0, income_cap - combined)
+    return max(0, view.personal_loan_cap - combined), max(0, income_cap - combined)
 
 
 def available(state: UserState, product: Product, limit: int, policy: Policy) -> int:
@@ -47,21 +48,22 @@ def available(state: UserState, product: Product, limit: int, policy: Policy) ->
     if state.status in ("frozen", "closed") or offer_reasons(state, PRODUCT_INDEX[product]):
         return 0
     room = max(0, limit - state.outstanding[PRODUCT_INDEX[product]])
-    if product in policy.guardrails.personal_loan_products:
+    if product in policy_view(policy).personal_loan_products:
         room = min(room, *personal_loan_headroom(state, policy))
     return room
 
 
 def score_for(state: UserState, product: Product, policy: Policy) -> int:
     """The score that sizes and prices the product: its model's (merchant for business_loan)."""
-    return state.merchant_score if policy.products[product].model == "merchant" else state.score
+    return state.merchant_score if policy_view(policy).products[product].model == "merchant" else state.score
 
 
 def decide(
     state: UserState, product: Product, amount: int, term_months: int | None, now: int, policy: Policy
 ) -> DecisionResult:
     """Decide one request against the state as it stands before the request."""
-    rules = policy.products[product]
+    view = policy_view(policy)
+    rules = view.products[product]
     index = PRODUCT_INDEX[product]
     limit = state.limits[index]
     reasons: list[Reason] = offer_reasons(state, index)
@@ -69,7 +71,7 @@ def decide(
         reasons.append(Reason.INVALID_TERM)
     if product != "bnpl":
         day_ago = now - SECONDS_PER_DAY
-        if sum(1 for t in state.applications if t > day_ago) >= policy.rules.max_applications_24h:
+        if sum(1 for t in state.applications if t > day_ago) >= view.max_applications_24h:
             reasons.append(Reason.VELOCITY)
     if amount < rules.min_amount:
         reasons.append(Reason.BELOW_MINIMUM)
@@ -78,12 +80,12 @@ def decide(
 
     # What each constraint leaves room for; the smallest binds, and only binding ones are reasons.
     rooms = [(Reason.INSUFFICIENT_LIMIT, max(0, limit - state.outstanding[index]))]
-    if product in policy.guardrails.personal_loan_products:
+    if product in view.personal_loan_products:
         cap_room, income_room = personal_loan_headroom(state, policy)
         rooms += [(Reason.REGULATORY_CAP, cap_room), (Reason.INCOME_CAP, income_room)]
     allowed = min(room for _, room in rooms)
 
-    apr = rules.priced_apr(score_for(state, product, policy), policy.guardrails)
+    apr = rules.policy.priced_apr(score_for(state, product, policy), policy.guardrails)
     if amount <= allowed:
         return DecisionResult("approved", amount, apr, [], limit)
     binding = [reason for reason, room in rooms if room == allowed]

@@ -12,12 +12,14 @@ from datetime import date, datetime
 from typing import Final
 
 from streams.engine.state import PURCHASE_DAY, UserState
+from streams.engine.view import PolicyView, policy_view
 from streams.policy import FEATURES, Policy
 
 __all__ = [
     "SECONDS_PER_DAY",
     "add_to_window",
     "compute_features",
+    "day_in",
     "epoch_seconds",
     "local_date",
     "local_day",
@@ -51,7 +53,12 @@ def epoch_seconds(moment: datetime) -> int:
 
 def local_day(seconds: int, policy: Policy) -> int:
     """Day number (days since 1970-01-01) in the policy's time zone."""
-    return (seconds + policy.timezone_offset_minutes * 60) // SECONDS_PER_DAY
+    return day_in(seconds, policy_view(policy))
+
+
+def day_in(seconds: int, view: PolicyView) -> int:
+    """``local_day`` for the engine, which holds the policy's view already."""
+    return (seconds + view.timezone_offset_seconds) // SECONDS_PER_DAY
 
 
 def local_date(seconds: int, policy: Policy) -> date:
@@ -64,7 +71,8 @@ def add_to_window(
     """The window with an amount added to its day's bucket: a new dict, for a state's windows are
     shared with the state it was copied from (UserState.copy). An amount from a day already
     outside the window is not counted (the window itself is returned)."""
-    if day <= local_day(state.clock, policy) - policy.windows.long_days:
+    view = policy_view(policy)
+    if day <= day_in(state.clock, view) - view.long_days:
         return window
     added = dict(window)
     added[day] = window.get(day, 0) + amount
@@ -73,7 +81,7 @@ def add_to_window(
 
 def prune_applications(state: UserState, policy: Policy) -> None:
     """Drop applications and bnpl purchases older than the velocity window (both kept sorted)."""
-    oldest_kept = state.clock - policy.windows.velocity_days * SECONDS_PER_DAY
+    oldest_kept = state.clock - policy_view(policy).velocity_days * SECONDS_PER_DAY
     if state.applications and state.applications[0] <= oldest_kept:
         state.applications = [t for t in state.applications if t > oldest_kept]
     if state.bnpl_purchases and state.bnpl_purchases[0] <= oldest_kept:
@@ -82,13 +90,14 @@ def prune_applications(state: UserState, policy: Policy) -> None:
 
 def prune(state: UserState, policy: Policy) -> None:
     """Drop what has aged out of the day windows; run when the clock's day moves."""
-    today = local_day(state.clock, policy)
-    first_kept = today - policy.windows.long_days + 1
+    view = policy_view(policy)
+    today = day_in(state.clock, view)
+    first_kept = today - view.long_days + 1
     state.spend = _pruned(state.spend, first_kept)
     state.refunds = _pruned(state.refunds, first_kept)
     state.sales = _pruned(state.sales, first_kept)
     state.shop_refunds = _pruned(state.shop_refunds, first_kept)
-    late_first = today - policy.windows.late_history_days + 1
+    late_first = today - view.late_history_days + 1
     if state.late_repayments and state.late_repayments[0][0] < late_first:
         state.late_repayments = [late for late in state.late_repayments if late[0] >= late_first]
     if any(peaks and peaks[0][0] < late_first for peaks in state.delinquency_peaks):
@@ -96,7 +105,7 @@ def prune(state: UserState, policy: Policy) -> None:
         state.delinquency_peaks = [
             [peak for peak in peaks if peak[0] >= late_first] for peaks in state.delinquency_peaks
         ]
-    purchase_first = today - policy.memory.purchase_days + 1
+    purchase_first = today - view.purchase_days + 1
     purchases = state.purchases
     if any(p[PURCHASE_DAY] < purchase_first for p in purchases.values()):
         state.purchases = {k: p for k, p in purchases.items() if p[PURCHASE_DAY] >= purchase_first}
@@ -151,13 +160,14 @@ def compute_features(
     """
     wanted = FEATURE_NAMES if needed is None else needed
     features: dict[str, float | None] = {}
-    today = local_day(state.clock, policy)
+    view = policy_view(policy)
+    today = day_in(state.clock, view)
     dpd = _worst_of(state.days_past_due, products)
     if "days_past_due" in wanted:
         features["days_past_due"] = dpd
     if "worst_days_past_due_in_late_history" in wanted:
         features["worst_days_past_due_in_late_history"] = max(
-            _worst_recent(state.delinquency_peaks, products, today - policy.windows.late_history_days), dpd
+            _worst_recent(state.delinquency_peaks, products, today - view.late_history_days), dpd
         )
     if "late_repayments_in_late_history" in wanted:
         features["late_repayments_in_late_history"] = _late_on(state.late_repayments, products)
@@ -181,7 +191,7 @@ def compute_features(
     if "sales_in_long_window" in wanted:
         features["sales_in_long_window"] = sales / 100
     if "sales_stability_pct" in wanted:
-        features["sales_stability_pct"] = sales_stability_pct(state.sales, today, policy.windows.long_days)
+        features["sales_stability_pct"] = sales_stability_pct(state.sales, today, view.long_days)
     if "shop_refund_ratio_pct_in_long_window" in wanted:
         shop_refunds = window_total(state.shop_refunds)
         features["shop_refund_ratio_pct_in_long_window"] = (100 * shop_refunds / sales) if sales else 0

@@ -13,10 +13,11 @@ from typing import Any, Final
 
 from schemas.events import PRODUCT_INDEX, PRODUCTS, Product
 from schemas.outputs import LimitReason
-from streams.engine.features import local_day
+from streams.engine.features import day_in
 from streams.engine.scoring import bins_reached
 from streams.engine.state import UserState
-from streams.policy import Policy, ProductPolicy
+from streams.engine.view import policy_view
+from streams.policy import Policy
 
 __all__ = [
     "Limit",
@@ -49,7 +50,7 @@ _STRUCTURAL: Final = frozenset(
 
 def blocking_indices(policy: Policy, product: Product) -> tuple[int, ...]:
     """Indices of the products whose past due suspends ``product`` (the policy's choice)."""
-    return policy.blocking_indices[product]
+    return policy_view(policy).blocking_indices[product]
 
 
 def model_indices(policy: Policy, model: str) -> tuple[int, ...]:
@@ -59,14 +60,15 @@ def model_indices(policy: Policy, model: str) -> tuple[int, ...]:
 
 def non_performing(state: UserState, policy: Policy) -> bool:
     """90+ days past due on any product: the regulatory definition, which starts cooling-off."""
-    return max(state.days_past_due) >= policy.rules.non_performing_days
+    return max(state.days_past_due) >= policy_view(policy).non_performing_days
 
 
 def non_performing_for(state: UserState, product: Product, policy: Policy) -> bool:
     if not any(state.days_past_due):
         return False  # the usual case, checked per product per event
-    threshold = policy.rules.non_performing_days
-    return any(state.days_past_due[i] >= threshold for i in blocking_indices(policy, product))
+    view = policy_view(policy)
+    threshold = view.non_performing_days
+    return any(state.days_past_due[i] >= threshold for i in view.blocking_indices[product])
 
 
 def overdue_for(state: UserState, product: Product, policy: Policy) -> bool:
@@ -79,10 +81,10 @@ def cooling_off(state: UserState, product: Product, policy: Policy) -> bool:
     """Whether a cured default still keeps this product closed (by the user's event-time clock)."""
     if state.cured_default_day < 0:  # the usual case, checked per product sized
         return False
-    rules = policy.rules
-    if product not in rules.cooling_off_products:
+    view = policy_view(policy)
+    if product not in view.cooling_off_products:
         return False
-    return local_day(state.clock, policy) - state.cured_default_day < rules.cooling_off_days
+    return day_in(state.clock, view) - state.cured_default_day < view.cooling_off_days
 
 
 def thin_file(state: UserState) -> bool:
@@ -90,11 +92,9 @@ def thin_file(state: UserState) -> bool:
     return state.monthly_income is None and not any(state.on_time)
 
 
-def eligible(state: UserState, product: Product, rules: ProductPolicy) -> bool:
-    return _eligible(state, product, rules.eligibility)
-
-
-def _eligible(state: UserState, product: Product, eligibility: str) -> bool:
+def eligible(state: UserState, product: Product, eligibility: str) -> bool:
+    """Whether the user may have ``product`` under its ``eligibility`` rule (everyone, invited,
+    merchants)."""
     if eligibility == "invited":
         return product in state.invited
     if eligibility == "merchants":
@@ -105,10 +105,10 @@ def _eligible(state: UserState, product: Product, eligibility: str) -> bool:
 def personal_loan_income_cap(state: UserState, policy: Policy) -> int:
     """The most a person's personal online loans may total by income (fen): a third of annual
     income, or the documented lower cap when income is unknown."""
-    guard = policy.guardrails
+    view = policy_view(policy)
     if state.monthly_income is None:
-        return guard.no_income_personal_loan_cap
-    return state.monthly_income * 12 // guard.annual_income_divisor
+        return view.no_income_personal_loan_cap
+    return state.monthly_income * 12 // view.annual_income_divisor
 
 
 def limits_now(
@@ -123,8 +123,8 @@ def limits_now(
     sales for a product sized from them (a merchant's sales, and so its merchant score, move with
     every sale; the consumer products read neither).
     """
-    today = local_day(state.clock, policy)
-    rules = policy.rules
+    view = policy_view(policy)
+    today = day_in(state.clock, view)
     cured = state.cured_default_day
     late = state.late_repayments
     # Typed as a variable-length tuple so that the compiled engine builds it once as a Python
@@ -139,8 +139,8 @@ def limits_now(
         today if cured >= 0 else -1,
         tuple([index for day, index in late[-4:] if day == today]) if late else (),
         any(state.on_time),
-        len(state.applications) >= rules.velocity_applications,
-        len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases,
+        len(state.applications) >= view.velocity_applications,
+        len(state.bnpl_purchases) >= view.velocity_bnpl_purchases,
     )
     # This user's last (policy, common inputs, per product (own inputs, limit)), under this very
     # policy (a shadow challenger decides on copies of the same states): the usual hit.
@@ -245,7 +245,7 @@ def _candidate(
     """(limit, reason) that ``sizing``, the product's rules in ``policy``, gives now."""
     if state.status == "closed":
         return 0, LimitReason.ACCOUNT_CLOSED
-    if not _eligible(state, product, sizing.eligibility):
+    if not eligible(state, product, sizing.eligibility):
         return 0, LimitReason.NOT_ELIGIBLE
     if non_performing_for(state, product, policy):
         return 0, LimitReason.NON_PERFORMING
@@ -292,7 +292,7 @@ def _rebuilt(state: UserState, sizing: _Sizing, policy: Policy, limit: int) -> i
     days = sizing.rebuild_days
     if state.cured_default_day < 0 or not days:
         return limit
-    since = local_day(state.clock, policy) - state.cured_default_day - sizing.cooling_off_days
+    since = day_in(state.clock, policy_view(policy)) - state.cured_default_day - sizing.cooling_off_days
     floor = sizing.rebuild_floor
     if since >= days or limit <= floor:
         return limit
@@ -317,7 +317,7 @@ def settle_limit(
     if limit >= before or reason in _STRUCTURAL:
         return candidate
     signal = _risk_signal(state, product, policy, today)
-    if signal is None and policy.products[product].sales_share_tiers:
+    if signal is None and policy_view(policy).products[product].sales_sized:
         # Sized from the shop's sales and scored from its operating record, in which using the
         # loan plays no part: a fall is the sales (or the record) falling.
         signal = LimitReason.SALES_FELL
@@ -340,17 +340,17 @@ _FELL: Final = {
 
 def _risk_signal(state: UserState, product: Product, policy: Policy, today: int) -> LimitReason | None:
     """The risk signal that allows cutting this product's limit now, or None."""
-    rules = policy.rules
+    view = policy_view(policy)
     if state.status == "frozen":
         return LimitReason.ACCOUNT_FROZEN
-    blocks = blocking_indices(policy, product)
+    blocks = view.blocking_indices[product]
     if any(state.days_past_due[i] for i in blocks):
         return LimitReason.OVERDUE
     if any(day == today and index in blocks for day, index in state.late_repayments[-4:]):
         return LimitReason.OVERDUE  # a bill paid late today: the user was past due
     if (
-        len(state.applications) >= rules.velocity_applications
-        or len(state.bnpl_purchases) >= rules.velocity_bnpl_purchases
+        len(state.applications) >= view.velocity_applications
+        or len(state.bnpl_purchases) >= view.velocity_bnpl_purchases
     ):
         return LimitReason.VELOCITY
     return None

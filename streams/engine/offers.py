@@ -22,6 +22,7 @@ from streams.engine.limits import (
     thin_file,
 )
 from streams.engine.state import UserState
+from streams.engine.view import policy_view
 from streams.policy import Policy
 
 __all__ = ["compute_offers", "offer_reasons"]
@@ -63,13 +64,14 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
 
 
 def _offer(state: UserState, product: Product, limit: Limit, policy: Policy) -> list[Any]:
-    rules = policy.products[product]
+    view = policy_view(policy)
+    eligibility = view.products[product].eligibility
     not_offered: list[Reason] = []
     if state.status == "closed":
         not_offered.append(Reason.ACCOUNT_CLOSED)
-    if not eligible(state, product, rules):
-        not_offered.append(Reason.NOT_INVITED if rules.eligibility == "invited" else Reason.NOT_MERCHANT)
-    if product in policy.rules.thin_file_products and thin_file(state):
+    if not eligible(state, product, eligibility):
+        not_offered.append(Reason.NOT_INVITED if eligibility == "invited" else Reason.NOT_MERCHANT)
+    if product in view.thin_file_products and thin_file(state):
         not_offered.append(Reason.THIN_FILE)
     suspended: list[Reason] = []
     if state.status == "frozen":

@@ -10,8 +10,6 @@ where the decision is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from schemas.events import PRODUCT_INDEX, Product
 from schemas.outputs import DecisionOutcome, Reason
 from streams.engine.features import SECONDS_PER_DAY
@@ -24,13 +22,20 @@ from streams.policy import Policy
 __all__ = ["DecisionResult", "available", "decide", "personal_loan_headroom", "score_for"]
 
 
-@dataclass(frozen=True, slots=True)
 class DecisionResult:
-    outcome: DecisionOutcome
-    approved: int  # fen
-    apr: str
-    reasons: list[Reason]
-    limit: int  # fen: the product limit the decision was taken against
+    """A decision before it is a record. A plain class: compiled, a frozen dataclass is built
+    through an interpreted ``__init__`` that sets each field with ``object.__setattr__`` (0.8 us)."""
+
+    __slots__ = ("approved", "apr", "limit", "outcome", "reasons")
+
+    def __init__(
+        self, outcome: DecisionOutcome, approved: int, apr: str, reasons: list[Reason], limit: int
+    ) -> None:
+        self.outcome: DecisionOutcome = outcome
+        self.approved: int = approved  # fen
+        self.apr: str = apr
+        self.reasons: list[Reason] = reasons
+        self.limit: int = limit  # fen: the product limit the decision was taken against
 
 
 def personal_loan_headroom(state: UserState, policy: Policy) -> tuple[int, int]:

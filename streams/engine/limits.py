@@ -166,7 +166,7 @@ def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, s
     ``scores`` by model, ``sales`` the 90-day sales."""
     return [
         _candidate(state, product, sizing, scores, policy, sales)
-        for product, sizing in zip(PRODUCTS, _sizings(policy), strict=True)
+        for product, sizing in zip(PRODUCTS, _sizings(policy))  # noqa: B905 (native zip: see apply)
     ]
 
 

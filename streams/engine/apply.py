@@ -213,7 +213,9 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
     now = epoch_seconds(changed_at)
 
     outputs: list[EngineOutput] = []
-    rejection = _refund_problem(new, event) if isinstance(event, Refund) else None
+    # Event types by exact type: events are never subclassed, and a failed isinstance() against a
+    # pydantic model class goes through its metaclass's __instancecheck__ (about 700 instructions).
+    rejection = _refund_problem(new, event) if type(event) is Refund else None
     if rejection is not None:
         # Nothing changes but the memory of the id: a redelivery is not dead-lettered twice.
         return Applied(new, [], rejection=rejection)
@@ -225,11 +227,12 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         prune(new, policy)
     prune_applications(new, policy)
     refreshed: list[Limit] | None = None
-    if new_day and isinstance(event, Application | Purchase):
+    request = type(event) is Application or type(event) is Purchase
+    if new_day and request:
         # A new day can end a cooling-off or move a window: decide on the offers as of today.
         refreshed = _rescore(new, new.limits, policy)
         new.offers = compute_offers(new, refreshed, policy)
-    if isinstance(event, Application | Purchase):
+    if type(event) is Application or type(event) is Purchase:
         decision = _handle_request(new, event, now, policy)
         if decision is not None:
             outputs.append(decision)
@@ -324,7 +327,7 @@ def _handle_request(
     view = policy_view(policy)
     day = day_in(now, view)
     event_id, amount = event.event_id, event.amount  # pydantic attribute reads: once each
-    if isinstance(event, Purchase):
+    if isinstance(event, Purchase):  # narrows both ways (purchases are most requests)
         if event.funding == "own":
             state.spend = add_to_window(state, state.spend, day, amount, policy)
             _remember_purchase(state, event_id, (amount, 0, 0, day), policy)
@@ -335,11 +338,11 @@ def _handle_request(
         product, term = event.product, event.term_months
 
     result = decide(state, product, amount, term, now, policy)
-    if isinstance(event, Application):
+    if type(event) is Application:
         state.applications = _inserted(state.applications, now)
     if result.approved:
         _book(state, PRODUCT_INDEX[product], result.approved)
-        if isinstance(event, Purchase):
+        if type(event) is Purchase:
             state.bnpl_purchases = _inserted(state.bnpl_purchases, now)[-_BNPL_PURCHASES_KEPT:]
             state.spend = add_to_window(state, state.spend, day, result.approved, policy)
             _remember_purchase(state, event_id, (result.approved, 0, 1, day), policy)
@@ -432,29 +435,29 @@ def _stored_decision(user_id: str, event_id: str, stored: StoredDecision) -> Dec
 
 def _handle_fact(state: UserState, event: Event, now: int, policy: Policy) -> None:
     day = local_day(now, policy)
-    if isinstance(event, AccountOpened):
+    if type(event) is AccountOpened:
         state.segment = event.segment
         state.monthly_income = event.monthly_income
         state.invited = list(dict.fromkeys(event.invited_products))
         state.opened_at = min(state.opened_at, now)
         state.account_known = True
-    elif isinstance(event, InvitationChanged):
+    elif type(event) is InvitationChanged:
         if event.action == "granted" and event.product not in state.invited:
             state.invited = [*state.invited, event.product]
         elif event.action == "revoked" and event.product in state.invited:
             state.invited = list(state.invited)  # shared with the state it was copied from
             state.invited.remove(event.product)
-    elif isinstance(event, AccountStatus):
+    elif type(event) is AccountStatus:
         state.status = event.status
-    elif isinstance(event, Sale):
+    elif type(event) is Sale:
         state.sales = add_to_window(state, state.sales, day, event.amount, policy)
-    elif isinstance(event, SaleRefund):
+    elif type(event) is SaleRefund:
         state.shop_refunds = add_to_window(state, state.shop_refunds, day, event.amount, policy)
-    elif isinstance(event, Refund):
+    elif type(event) is Refund:
         _apply_refund(state, event, day, policy)
-    elif isinstance(event, Repayment):
+    elif type(event) is Repayment:
         _apply_repayment(state, event, now, policy)
-    elif isinstance(event, Delinquency):
+    elif type(event) is Delinquency:
         _apply_delinquency(state, event, day, policy)
 
 

@@ -7,7 +7,6 @@ window (``prune`` runs when the clock's day moves), so a window's total is the s
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import date, datetime
 from typing import Final
 
@@ -146,7 +145,7 @@ def compute_features(
     policy: Policy,
     sales: int,
     products: tuple[int, ...],
-    needed: Collection[str] | None = None,
+    needed: frozenset[str] | None = None,
 ) -> dict[str, float | None]:
     """A scorecard's inputs, by the names the policy's factors use (``sales``: 90-day sales, fen).
 

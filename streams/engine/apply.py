@@ -246,10 +246,7 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
     # calls the builtin (about 1,800 instructions a loop).
     if refreshed is not None:
         # A limit the refresh moved and the request left alone changed for the refresh's reason.
-        limits = [
-            before if before[0] == after[0] else after
-            for before, after in zip(refreshed, limits)  # noqa: B905
-        ]
+        limits = [before if before[0] == after[0] else after for before, after in zip(refreshed, limits)]
     new.offers = compute_offers(new, limits, policy)
 
     scores: list[tuple[ScoreModel, int, int | None, list[int] | None, list[int]]] = [
@@ -279,7 +276,7 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
                     policy_version=view.version,
                 )
             )
-    for product, (limit, reason), before_limit in zip(PRODUCTS, limits, previous_limits):  # noqa: B905
+    for product, (limit, reason), before_limit in zip(PRODUCTS, limits, previous_limits):
         if limit != before_limit:
             outputs.append(
                 _construct(
@@ -310,7 +307,7 @@ def offer_changed(
             _construct(
                 Offer, product=product, state=offer[0], limit=limit, reasons=[Reason(r) for r in offer[1]]
             )
-            for product, offer, limit in zip(PRODUCTS, state.offers, state.limits)  # noqa: B905
+            for product, offer, limit in zip(PRODUCTS, state.offers, state.limits)
         ],
         cause_event_id=cause_event_id,
         changed_at=changed_at,

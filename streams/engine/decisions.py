@@ -54,7 +54,8 @@ def available(state: UserState, product: Product, limit: int, policy: Policy) ->
         return 0
     room = max(0, limit - state.outstanding[PRODUCT_INDEX[product]])
     if product in policy_view(policy).personal_loan_products:
-        room = min(room, *personal_loan_headroom(state, policy))
+        cap_room, income_room = personal_loan_headroom(state, policy)
+        room = min(room, min(cap_room, income_room))
     return room
 
 

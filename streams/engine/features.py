@@ -17,6 +17,7 @@ from streams.policy import FEATURES, Policy
 __all__ = [
     "SECONDS_PER_DAY",
     "add_to_window",
+    "any_nonzero",
     "compute_features",
     "day_in",
     "epoch_seconds",
@@ -136,8 +137,8 @@ def sales_stability_pct(sales: dict[int, int], today: int, long_days: int) -> fl
             middle += amount
         elif 2 * third <= age < 3 * third:
             oldest += amount
-    strongest = max(newest, middle, oldest)
-    return 100 * min(newest, middle, oldest) / strongest if strongest else 0
+    strongest = max(max(newest, middle), oldest)  # two arguments each: compiled natively
+    return 100 * min(min(newest, middle), oldest) / strongest if strongest else 0
 
 
 def compute_features(
@@ -208,6 +209,14 @@ def window_total(window: dict[int, int]) -> int:
     for amount in window.values():
         total += amount
     return total
+
+
+def any_nonzero(values: list[int]) -> bool:
+    """``any(values)``, which compiled is a call of the builtin (about 550 instructions)."""
+    for value in values:
+        if value:
+            return True
+    return False
 
 
 def _worst_of(values: list[int], indices: tuple[int, ...]) -> int:

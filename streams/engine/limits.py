@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from schemas.events import PRODUCT_INDEX, PRODUCTS, Product
 from schemas.outputs import LimitReason
-from streams.engine.features import day_in
+from streams.engine.features import any_nonzero, day_in
 from streams.engine.scoring import bins_reached
 from streams.engine.state import UserState
 from streams.engine.view import policy_view
@@ -64,7 +64,7 @@ def non_performing(state: UserState, policy: Policy) -> bool:
 
 
 def non_performing_for(state: UserState, product: Product, policy: Policy) -> bool:
-    if not any(state.days_past_due):
+    if not any_nonzero(state.days_past_due):
         return False  # the usual case, checked per product per event
     view = policy_view(policy)
     threshold = view.non_performing_days
@@ -72,7 +72,7 @@ def non_performing_for(state: UserState, product: Product, policy: Policy) -> bo
 
 
 def overdue_for(state: UserState, product: Product, policy: Policy) -> bool:
-    if not any(state.days_past_due):
+    if not any_nonzero(state.days_past_due):
         return False
     return any(state.days_past_due[i] > 0 for i in blocking_indices(policy, product))
 
@@ -89,7 +89,7 @@ def cooling_off(state: UserState, product: Product, policy: Policy) -> bool:
 
 def thin_file(state: UserState) -> bool:
     """Too little to lend cash on: no declared income and no bill paid on time yet."""
-    return state.monthly_income is None and not any(state.on_time)
+    return state.monthly_income is None and not any_nonzero(state.on_time)
 
 
 def eligible(state: UserState, product: Product, eligibility: str) -> bool:
@@ -138,7 +138,7 @@ def limits_now(
         cured,
         today if cured >= 0 else -1,
         tuple([index for day, index in late[-4:] if day == today]) if late else (),
-        any(state.on_time),
+        any_nonzero(state.on_time),
         len(state.applications) >= view.velocity_applications,
         len(state.bnpl_purchases) >= view.velocity_bnpl_purchases,
     )
@@ -166,7 +166,7 @@ def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, s
     ``scores`` by model, ``sales`` the 90-day sales."""
     return [
         _candidate(state, product, sizing, scores, policy, sales)
-        for product, sizing in zip(PRODUCTS, _sizings(policy))  # noqa: B905 (native zip: see apply)
+        for product, sizing in zip(PRODUCTS, _sizings(policy))
     ]
 
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason, Reason
-from streams.engine.features import local_day
+from streams.engine.features import any_nonzero, local_day
 from streams.engine.limits import (
     Limit,
     cooling_off,
@@ -49,7 +49,7 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
         state.segment,
         tuple(state.invited),
         state.monthly_income is None,
-        any(state.on_time),
+        any_nonzero(state.on_time),
         tuple(state.days_past_due),
         cured,
         local_day(state.clock, policy) if cured >= 0 else -1,
@@ -58,7 +58,7 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
     own = state.offers_memo  # this user's last (policy, key, offers): the usual hit
     if own and own[0] is policy and own[1] == key:
         return list(own[2])
-    known = [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits)]  # noqa: B905
+    known = [_offer(state, product, limit, policy) for product, limit in zip(PRODUCTS, limits)]
     state.offers_memo = (policy, key, known)
     return list(known)
 

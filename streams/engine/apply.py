@@ -41,9 +41,9 @@ from schemas.outputs import Decision, LimitChanged, Offer, OfferChanged, Reason,
 from streams.engine.decisions import DecisionResult, available, decide, score_for
 from streams.engine.features import (
     add_to_window,
-    compute_features,
     day_in,
     epoch_seconds,
+    feature_values,
     local_date,
     local_day,
     prune,
@@ -52,7 +52,7 @@ from streams.engine.features import (
 )
 from streams.engine.limits import Limit, limits_now, non_performing
 from streams.engine.offers import compute_offers
-from streams.engine.scoring import score, top_factors
+from streams.engine.scoring import score_values, top_factors
 from streams.engine.state import DECISION_OUTCOME, StoredDecision, StoredPurchase, UserState
 from streams.engine.view import PolicyView, policy_view
 from streams.policy import Policy
@@ -156,13 +156,14 @@ def _rescore(state: UserState, previous_limits: list[int], policy: Policy) -> li
     """Score the user by each model, then size and settle the limits (which it stores)."""
     sales = window_total(state.sales)
     view = policy_view(policy)
-    consumer, merchant = view.consumer_card, view.merchant_card
-    card, used, indices = consumer
-    state.score, state.factor_points = score(compute_features(state, policy, sales, indices, used), card)
+    card = view.consumer_card
+    state.score, state.factor_points = score_values(
+        feature_values(state, policy, sales, card.products, card.needs), card
+    )
+    merchant = view.merchant_card
     if merchant is not None and state.segment == "merchant":
-        card, used, indices = merchant
-        state.merchant_score, state.merchant_points = score(
-            compute_features(state, policy, sales, indices, used), card
+        state.merchant_score, state.merchant_points = score_values(
+            feature_values(state, policy, sales, merchant.products, merchant.needs), merchant
         )
     else:
         state.merchant_score, state.merchant_points = 0, []

@@ -6,22 +6,28 @@ moved most.
 from __future__ import annotations
 
 from schemas.outputs import ScoreFactor
-from streams.policy.scorecard import ScorePolicy
+from streams.engine.view import CardView
+from streams.policy.scorecard import FEATURES, ScorePolicy
 
-__all__ = ["bins_reached", "score", "top_factors"]
+__all__ = ["bins_reached", "score", "score_values", "top_factors"]
 
 
 def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:
-    """(score, points per factor in the card's order); a feature that does not apply (None) scores 0."""
-    factors, base, minimum, maximum = card.scoring
+    """(score, points per factor in the card's order), from features by name; a feature that does
+    not apply (None) scores 0."""
+    return score_values([features.get(name) for name in FEATURES], CardView(card, ()))
+
+
+def score_values(values: list[float | None], card: CardView) -> tuple[int, list[int]]:
+    """``score`` from features by position in FEATURES (``feature_values``): the engine's path."""
     points: list[int] = []
-    total = base  # summed in the loop: compiled, sum(points) is a call of the builtin
-    for feature, bounds, table in factors:
-        value = features[feature]
+    total = card.base  # summed in the loop: compiled, sum(points) is a call of the builtin
+    for index, bounds, table in card.factors:
+        value = values[index]
         earned = 0 if value is None else table[bins_reached(bounds, value)]
         points.append(earned)
         total += earned
-    return max(minimum, min(maximum, total)), points
+    return max(card.minimum, min(card.maximum, total)), points
 
 
 def bins_reached(bounds: tuple[float, ...], value: float) -> int:

@@ -13,12 +13,28 @@ from __future__ import annotations
 from typing import Final
 
 from schemas.events import PRODUCTS, Product
-from streams.policy import Policy, ProductPolicy
+from streams.policy import FEATURES, Policy, ProductPolicy
 from streams.policy.scorecard import ScorePolicy
 
-__all__ = ["PolicyView", "ProductView", "policy_view"]
+__all__ = ["CardView", "PolicyView", "ProductView", "policy_view"]
 
-Scorecard = tuple[ScorePolicy, frozenset[str], tuple[int, ...]]
+
+class CardView:
+    """A scorecard as the engine scores with it: each factor's feature by its position in
+    FEATURES (``streams.engine.features.feature_values``), and which features the card needs."""
+
+    def __init__(self, card: ScorePolicy, products: tuple[int, ...]) -> None:
+        self.card: ScorePolicy = card
+        self.products: tuple[int, ...] = products  # the products whose repayment record it reads
+        used = card.features_used
+        self.needs: tuple[bool, ...] = tuple([name in used for name in FEATURES])
+        factors, base, minimum, maximum = card.scoring
+        self.factors: tuple[tuple[int, tuple[float, ...], tuple[int, ...]], ...] = tuple(
+            [(FEATURES.index(feature), bounds, points) for feature, bounds, points in factors]
+        )
+        self.base: int = base
+        self.minimum: int = minimum
+        self.maximum: int = maximum
 
 
 class ProductView:
@@ -68,9 +84,11 @@ class PolicyView:
         self.default_segment: str = policy.default_profile.segment
         self.score: ScorePolicy = policy.score
         self.merchant_score: ScorePolicy | None = policy.merchant_score
-        consumer, merchant = policy.scorecards
-        self.consumer_card: Scorecard = consumer
-        self.merchant_card: Scorecard | None = merchant
+        indices = policy.model_indices
+        self.consumer_card: CardView = CardView(policy.score, indices["consumer"])
+        self.merchant_card: CardView | None = (
+            None if policy.merchant_score is None else CardView(policy.merchant_score, indices["merchant"])
+        )
         self.blocking_indices: dict[Product, tuple[int, ...]] = dict(policy.blocking_indices)
         self.products: dict[Product, ProductView] = {p: ProductView(policy.products[p]) for p in PRODUCTS}
 

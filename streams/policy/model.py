@@ -94,21 +94,6 @@ class Policy(StrictModel):
         }
 
     @cached_property
-    def scorecards(
-        self,
-    ) -> tuple[
-        tuple[ScorePolicy, frozenset[str], tuple[int, ...]],
-        tuple[ScorePolicy, frozenset[str], tuple[int, ...]] | None,
-    ]:
-        """(consumer, merchant or None), each (card, the features it reads, the indices of the
-        products it sizes): what the engine reads to score a user, per event, in one read."""
-        merchant = self.merchant_score
-        return (
-            (self.score, self.score.features_used, self.model_indices["consumer"]),
-            None if merchant is None else (merchant, merchant.features_used, self.model_indices["merchant"]),
-        )
-
-    @cached_property
     def blocking_indices(self) -> dict[Product, tuple[int, ...]]:
         """Per product, the indices of the products whose past due suspends it."""
         every = tuple(range(len(PRODUCTS)))

@@ -7,7 +7,7 @@ import pytest
 from schemas.events import PRODUCTS
 from streams.engine.features import local_day
 from streams.engine.view import policy_view
-from streams.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from streams.policy import DEFAULT_POLICY_PATH, FEATURES, Policy, load_policy
 
 POLICIES = [load_policy(path) for path in sorted(DEFAULT_POLICY_PATH.parent.glob("*.toml"))]
 
@@ -48,7 +48,25 @@ def test_a_view_holds_the_values_of_its_policy(policy: Policy) -> None:
     assert view.no_income_personal_loan_cap == guard.no_income_personal_loan_cap
     assert view.default_segment == policy.default_profile.segment
     assert view.score is policy.score and view.merchant_score is policy.merchant_score
-    assert (view.consumer_card, view.merchant_card) == policy.scorecards
+    cards = [
+        (view.consumer_card, policy.score, "consumer"),
+        (view.merchant_card, policy.merchant_score, "merchant"),
+    ]
+    for card, scorecard, model in cards:
+        if scorecard is None:
+            assert card is None
+            continue
+        assert card is not None and card.card is scorecard
+        assert card.products == policy.model_indices[model]
+        assert {FEATURES[i] for i, needed in enumerate(card.needs) if needed} == scorecard.features_used
+        assert [(FEATURES[i], bounds, points) for i, bounds, points in card.factors] == list(
+            scorecard.compiled
+        )
+        assert (card.base, card.minimum, card.maximum) == (
+            scorecard.base,
+            scorecard.minimum,
+            scorecard.maximum,
+        )
     assert view.blocking_indices == policy.blocking_indices
     for name in PRODUCTS:
         product, rules_of = view.products[name], policy.products[name]

@@ -223,12 +223,11 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         prune(new, policy)
     prune_applications(new, policy)
     refreshed: list[Limit] | None = None
-    request = type(event) is Application or type(event) is Purchase
-    if new_day and request:
-        # A new day can end a cooling-off or move a window: decide on the offers as of today.
-        refreshed = _rescore(new, new.limits, policy)
-        new.offers = compute_offers(new, refreshed, policy)
     if type(event) is Application or type(event) is Purchase:
+        if new_day:
+            # A new day can end a cooling-off or move a window: decide on the offers as of today.
+            refreshed = _rescore(new, new.limits, policy)
+            new.offers = compute_offers(new, refreshed, policy)
         decision = _handle_request(new, event, now, policy)
         if decision is not None:
             outputs.append(decision)

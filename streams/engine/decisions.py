@@ -53,7 +53,7 @@ def available(state: UserState, product: Product, limit: int, policy: Policy) ->
     if state.status in ("frozen", "closed") or offer_reasons(state, PRODUCT_INDEX[product]):
         return 0
     room = max(0, limit - state.outstanding[PRODUCT_INDEX[product]])
-    if product in policy_view(policy).personal_loan_products:
+    if policy_view(policy).products[product].personal_loan:
         cap_room, income_room = personal_loan_headroom(state, policy)
         room = min(room, min(cap_room, income_room))
     return room
@@ -86,12 +86,12 @@ def decide(
 
     # What each constraint leaves room for; the smallest binds, and only binding ones are reasons.
     rooms = [(Reason.INSUFFICIENT_LIMIT, max(0, limit - state.outstanding[index]))]
-    if product in view.personal_loan_products:
+    if rules.personal_loan:
         cap_room, income_room = personal_loan_headroom(state, policy)
         rooms += [(Reason.REGULATORY_CAP, cap_room), (Reason.INCOME_CAP, income_room)]
     allowed = min(room for _, room in rooms)
 
-    apr = rules.policy.priced_apr(score_for(state, product, policy), policy.guardrails)
+    apr = rules.priced_apr(score_for(state, product, policy), view.guardrails)
     if amount <= allowed:
         return DecisionResult("approved", amount, apr, [], limit)
     binding = [reason for reason, room in rooms if room == allowed]

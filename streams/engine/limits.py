@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from schemas.events import PRODUCT_INDEX, PRODUCTS, Product
+from schemas.events import PRODUCTS, Product
 from schemas.outputs import LimitReason
 from streams.engine.features import any_nonzero, day_in
-from streams.engine.scoring import bins_reached
 from streams.engine.state import UserState
-from streams.engine.view import policy_view
+from streams.engine.view import ProductView, policy_view
 from streams.policy import Policy
 
 __all__ = [
@@ -147,13 +146,14 @@ def limits_now(
     memo = state.limits_memo
     own: tuple[Any, ...] = memo[2] if memo and memo[0] is policy and memo[1] == common else ()
     remembered: list[Any] = []
-    for index, sizing in enumerate(_sizings(policy)):
+    products = view.products
+    for index, product in enumerate(PRODUCTS):
+        sizing = products[product]
         score = scores[sizing.model]  # the only score sizing reads (a merchant's moves with each sale)
         key: tuple[object, ...] = (previous[index], score, sales if sizing.sales_sized else -1)
         if own and own[index][0] == key:
             remembered.append(own[index])
             continue
-        product = PRODUCTS[index]
         candidate = _candidate(state, product, sizing, scores, policy, sales)
         known = settle_limit(state, product, candidate, previous[index], scores, policy, sales, today)
         remembered.append((key, known))
@@ -166,81 +166,17 @@ def candidate_limits(state: UserState, scores: dict[str, int], policy: Policy, s
     ``scores`` by model, ``sales`` the 90-day sales."""
     return [
         _candidate(state, product, sizing, scores, policy, sales)
-        for product, sizing in zip(PRODUCTS, _sizings(policy))
+        for product, sizing in policy_view(policy).products.items()
     ]
 
 
-class _Sizing:
-    """What sizing one product's limit reads of a policy, in native fields. The compiled engine
-    reads a pydantic model's attribute through its ``__getattr__`` hook, about 430 instructions a
-    read; ``_candidate`` made about 13 such reads and 2 or 3 calls of the model's methods per
-    product sized. Built once per policy (``_sizings``); a loaded policy never changes."""
-
-    def __init__(self, product: Product, policy: Policy) -> None:
-        rules = policy.products[product]
-        general = policy.rules
-        guardrails = policy.guardrails
-        self.eligibility: str = rules.eligibility
-        self.model: str = rules.model
-        self.min_score: int = rules.min_score
-        self.sales_sized: bool = bool(rules.sales_share_tiers)
-        self.tier_scores, self.tier_limits = rules.limit_table
-        self.share_scores, self.shares = rules.share_table
-        self.income_ratio: tuple[int, int] | None = rules.income_ratio
-        self.no_income_limit: int | None = rules.no_income_limit
-        self.max_limit: int = rules.max_limit
-        self.limit_step: int = rules.limit_step
-        self.min_limit: int = rules.min_limit
-        self.thin_file: bool = product in general.thin_file_products
-        self.thin_file_limit: int | None = general.thin_file_bnpl_limit if product == "bnpl" else None
-        # After cooling-off the limit climbs back over rebuild_days (0: it does not).
-        self.rebuild_days: int = general.rebuild_days if product in general.cooling_off_products else 0
-        self.cooling_off_days: int = general.cooling_off_days
-        self.rebuild_floor: int = rules.limit_tiers[0].limit if rules.limit_tiers else 0
-        self.personal_loan: bool = product in guardrails.personal_loan_products
-        self.personal_loan_cap: int = guardrails.personal_loan_cap
-
-    def tier_limit(self, score: int) -> int:
-        """The score tier's limit in fen (0 below the first tier)."""
-        index = bins_reached(self.tier_scores, score)
-        return self.tier_limits[index - 1] if index else 0
-
-    def sales_limit(self, score: int, sales: int) -> int:
-        """The score tier's share of ``sales`` (fen), rounded down (0 below the first tier)."""
-        index = bins_reached(self.share_scores, score)
-        if not index:
-            return 0
-        numerator, denominator = self.shares[index - 1]
-        return sales * numerator // denominator
-
-    def income_limit(self, monthly_income: int | None) -> int | None:
-        """The income cap in fen: a multiple of monthly income, or the no-income limit; None if none."""
-        if monthly_income is None:
-            return self.no_income_limit
-        ratio = self.income_ratio
-        if ratio is None:
-            return None
-        return monthly_income * ratio[0] // ratio[1]
-
-
-_SIZINGS: Final[dict[int, tuple[Policy, tuple[_Sizing, ...]]]] = {}  # id(policy) -> it and its sizing
-
-
-def _sizings(policy: Policy) -> tuple[_Sizing, ...]:
-    """Per product in PRODUCTS order. Held with the policy itself, so that its id is not reused
-    while the entry stands; a run uses one or two policies (a champion and a challenger)."""
-    held = _SIZINGS.get(id(policy))
-    if held is not None and held[0] is policy:
-        return held[1]
-    if len(_SIZINGS) >= 16:
-        _SIZINGS.clear()
-    built = tuple(_Sizing(product, policy) for product in PRODUCTS)
-    _SIZINGS[id(policy)] = (policy, built)
-    return built
-
-
 def _candidate(
-    state: UserState, product: Product, sizing: _Sizing, scores: dict[str, int], policy: Policy, sales: int
+    state: UserState,
+    product: Product,
+    sizing: ProductView,
+    scores: dict[str, int],
+    policy: Policy,
+    sales: int,
 ) -> Limit:
     """(limit, reason) that ``sizing``, the product's rules in ``policy``, gives now."""
     if state.status == "closed":
@@ -286,7 +222,7 @@ def _candidate(
     return limit, reason
 
 
-def _rebuilt(state: UserState, sizing: _Sizing, policy: Policy, limit: int) -> int:
+def _rebuilt(state: UserState, sizing: ProductView, policy: Policy, limit: int) -> int:
     """After cooling-off, the limit climbs from the lowest tier to the full ``limit`` over
     rebuild_days; otherwise ``limit`` itself."""
     days = sizing.rebuild_days
@@ -317,14 +253,14 @@ def settle_limit(
     if limit >= before or reason in _STRUCTURAL:
         return candidate
     signal = _risk_signal(state, product, policy, today)
-    if signal is None and policy_view(policy).products[product].sales_sized:
+    sizing = policy_view(policy).products[product]
+    if signal is None and sizing.sales_sized:
         # Sized from the shop's sales and scored from its operating record, in which using the
         # loan plays no part: a fall is the sales (or the record) falling.
         signal = LimitReason.SALES_FELL
     if signal is not None:
         return limit, signal
     best = {model: _UNBOUNDED_SCORE for model in scores}
-    sizing = _sizings(policy)[PRODUCT_INDEX[product]]
     ceiling, ceiling_reason = _candidate(state, product, sizing, best, policy, sales)
     if ceiling >= before:
         return before, reason

@@ -64,14 +64,14 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
 
 
 def _offer(state: UserState, product: Product, limit: Limit, policy: Policy) -> list[Any]:
-    view = policy_view(policy)
-    eligibility = view.products[product].eligibility
+    rules = policy_view(policy).products[product]
+    eligibility = rules.eligibility
     not_offered: list[Reason] = []
     if state.status == "closed":
         not_offered.append(Reason.ACCOUNT_CLOSED)
     if not eligible(state, product, eligibility):
         not_offered.append(Reason.NOT_INVITED if eligibility == "invited" else Reason.NOT_MERCHANT)
-    if product in view.thin_file_products and thin_file(state):
+    if rules.thin_file and thin_file(state):
         not_offered.append(Reason.THIN_FILE)
     suspended: list[Reason] = []
     if state.status == "frozen":

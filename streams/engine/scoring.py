@@ -6,10 +6,28 @@ moved most.
 from __future__ import annotations
 
 from schemas.outputs import ScoreFactor
-from streams.engine.view import CardView
 from streams.policy.scorecard import FEATURES, ScorePolicy
 
-__all__ = ["bins_reached", "score", "score_values", "top_factors"]
+__all__ = ["CardView", "bins_reached", "score", "score_values", "top_factors"]
+
+
+class CardView:
+    """A scorecard as the engine scores with it: each factor's feature by its position in
+    FEATURES (``streams.engine.features.feature_values``), and which features the card needs.
+    Built once per policy (``streams.engine.view``)."""
+
+    def __init__(self, card: ScorePolicy, products: tuple[int, ...]) -> None:
+        self.card: ScorePolicy = card
+        self.products: tuple[int, ...] = products  # the products whose repayment record it reads
+        used = card.features_used
+        self.needs: tuple[bool, ...] = tuple([name in used for name in FEATURES])
+        factors, base, minimum, maximum = card.scoring
+        self.factors: tuple[tuple[int, tuple[float, ...], tuple[int, ...]], ...] = tuple(
+            [(FEATURES.index(feature), bounds, points) for feature, bounds, points in factors]
+        )
+        self.base: int = base
+        self.minimum: int = minimum
+        self.maximum: int = maximum
 
 
 def score(features: dict[str, float | None], card: ScorePolicy) -> tuple[int, list[int]]:

@@ -10,45 +10,70 @@ the view cannot drift from it; ``policy_view`` keeps one per policy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from schemas.events import PRODUCTS, Product
-from streams.policy import FEATURES, Policy, ProductPolicy
+from streams.engine.scoring import CardView, bins_reached
+from streams.policy import Guardrails, Policy
 from streams.policy.scorecard import ScorePolicy
 
-__all__ = ["CardView", "PolicyView", "ProductView", "policy_view"]
-
-
-class CardView:
-    """A scorecard as the engine scores with it: each factor's feature by its position in
-    FEATURES (``streams.engine.features.feature_values``), and which features the card needs."""
-
-    def __init__(self, card: ScorePolicy, products: tuple[int, ...]) -> None:
-        self.card: ScorePolicy = card
-        self.products: tuple[int, ...] = products  # the products whose repayment record it reads
-        used = card.features_used
-        self.needs: tuple[bool, ...] = tuple([name in used for name in FEATURES])
-        factors, base, minimum, maximum = card.scoring
-        self.factors: tuple[tuple[int, tuple[float, ...], tuple[int, ...]], ...] = tuple(
-            [(FEATURES.index(feature), bounds, points) for feature, bounds, points in factors]
-        )
-        self.base: int = base
-        self.minimum: int = minimum
-        self.maximum: int = maximum
+__all__ = ["PolicyView", "ProductView", "policy_view"]
 
 
 class ProductView:
-    """What deciding and offering read of one product's rules."""
+    """What sizing, offering and deciding read of one product's rules and the policy around them."""
 
-    def __init__(self, rules: ProductPolicy) -> None:
-        self.policy: ProductPolicy = rules  # what is read once a decision (pricing) stays on the model
+    def __init__(self, product: Product, policy: Policy) -> None:
+        rules = policy.products[product]
+        general = policy.rules
+        guardrails = policy.guardrails
         self.eligibility: str = rules.eligibility
         self.model: str = rules.model
+        self.min_score: int = rules.min_score
+        self.sales_sized: bool = bool(rules.sales_share_tiers)
+        self.tier_scores, self.tier_limits = rules.limit_table
+        self.share_scores, self.shares = rules.share_table
+        self.income_ratio: tuple[int, int] | None = rules.income_ratio
+        self.no_income_limit: int | None = rules.no_income_limit
+        self.max_limit: int = rules.max_limit
+        self.limit_step: int = rules.limit_step
+        self.min_limit: int = rules.min_limit
+        self.thin_file: bool = product in general.thin_file_products
+        self.thin_file_limit: int | None = general.thin_file_bnpl_limit if product == "bnpl" else None
+        # After cooling-off the limit climbs back over rebuild_days (0: it does not).
+        self.rebuild_days: int = general.rebuild_days if product in general.cooling_off_products else 0
+        self.cooling_off_days: int = general.cooling_off_days
+        self.rebuild_floor: int = rules.limit_tiers[0].limit if rules.limit_tiers else 0
+        self.personal_loan: bool = product in guardrails.personal_loan_products
+        self.personal_loan_cap: int = guardrails.personal_loan_cap
         self.terms: tuple[int, ...] = tuple(rules.terms)
         self.min_amount: int = rules.min_amount
         self.partial_step: int = rules.partial_step
         self.allow_partial: bool = rules.allow_partial
-        self.sales_sized: bool = bool(rules.sales_share_tiers)
+        self.priced_apr: Callable[[int, Guardrails], str] = rules.priced_apr  # once a decision
+
+    def tier_limit(self, score: int) -> int:
+        """The score tier's limit in fen (0 below the first tier)."""
+        index = bins_reached(self.tier_scores, score)
+        return self.tier_limits[index - 1] if index else 0
+
+    def sales_limit(self, score: int, sales: int) -> int:
+        """The score tier's share of ``sales`` (fen), rounded down (0 below the first tier)."""
+        index = bins_reached(self.share_scores, score)
+        if not index:
+            return 0
+        numerator, denominator = self.shares[index - 1]
+        return sales * numerator // denominator
+
+    def income_limit(self, monthly_income: int | None) -> int | None:
+        """The income cap in fen: a multiple of monthly income, or the no-income limit; None if none."""
+        if monthly_income is None:
+            return self.no_income_limit
+        ratio = self.income_ratio
+        if ratio is None:
+            return None
+        return monthly_income * ratio[0] // ratio[1]
 
 
 class PolicyView:
@@ -73,10 +98,10 @@ class PolicyView:
         self.grace_days: int = rules.grace_days
         self.cooling_off_days: int = rules.cooling_off_days
         self.cooling_off_products: tuple[Product, ...] = tuple(rules.cooling_off_products)
-        self.thin_file_products: tuple[Product, ...] = tuple(rules.thin_file_products)
         self.velocity_applications: int = rules.velocity_applications
         self.velocity_bnpl_purchases: int = rules.velocity_bnpl_purchases
         guardrails = policy.guardrails
+        self.guardrails: Guardrails = guardrails
         self.personal_loan_products: tuple[Product, ...] = tuple(guardrails.personal_loan_products)
         self.personal_loan_cap: int = guardrails.personal_loan_cap
         self.annual_income_divisor: int = guardrails.annual_income_divisor
@@ -90,7 +115,7 @@ class PolicyView:
             None if policy.merchant_score is None else CardView(policy.merchant_score, indices["merchant"])
         )
         self.blocking_indices: dict[Product, tuple[int, ...]] = dict(policy.blocking_indices)
-        self.products: dict[Product, ProductView] = {p: ProductView(policy.products[p]) for p in PRODUCTS}
+        self.products: dict[Product, ProductView] = {p: ProductView(p, policy) for p in PRODUCTS}
 
 
 class _Latest:
@@ -113,6 +138,8 @@ def policy_view(policy: Policy) -> PolicyView:
         return latest
     view = _VIEWS.get(id(policy))
     if view is None or view.policy is not policy:
+        if len(_VIEWS) >= 16:  # a run uses one or two policies (a champion and a challenger)
+            _VIEWS.clear()
         view = PolicyView(policy)
         _VIEWS[id(policy)] = view
     _LATEST.view = view

@@ -1,6 +1,6 @@
-"""streams.engine.limits sizes each product from native copies of the policy's rules: they give
-what the policy's tiers say (written out here from the tiers themselves), for every product of
-every packaged policy."""
+"""streams.engine.limits sizes each product from native copies of the policy's rules (the policy
+view's products, streams.engine.view): they give what the policy's tiers say (written out here
+from the tiers themselves), for every product of every packaged policy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.events import PRODUCTS
-from streams.engine.limits import _sizings
+from streams.engine.view import policy_view
 from streams.policy import DEFAULT_POLICY_PATH, load_policy
 
 POLICIES = [load_policy(path) for path in sorted(DEFAULT_POLICY_PATH.parent.glob("*.toml"))]
@@ -31,7 +31,8 @@ fen = st.integers(min_value=0, max_value=10**11)
 def test_native_sizing_gives_what_the_policy_gives(score: int, sales: int, income: int | None) -> None:
     assert len(POLICIES) >= 3
     for policy in POLICIES:
-        for product, sizing in zip(PRODUCTS, _sizings(policy), strict=True):
+        for product in PRODUCTS:
+            sizing = policy_view(policy).products[product]
             rules = policy.products[product]
             # The highest tier whose min_score the score reaches.
             limits = [t.limit for t in rules.limit_tiers if t.min_score <= score]
@@ -53,5 +54,5 @@ def test_native_sizing_gives_what_the_policy_gives(score: int, sales: int, incom
 
 def test_a_policy_is_sized_once_and_each_policy_apart() -> None:
     first, second = POLICIES[0], POLICIES[1]
-    assert _sizings(first) is _sizings(first)
-    assert _sizings(first) is not _sizings(second)
+    assert policy_view(first).products is policy_view(first).products
+    assert policy_view(first).products is not policy_view(second).products

@@ -36,7 +36,6 @@ def test_a_view_holds_the_values_of_its_policy(policy: Policy) -> None:
     assert view.grace_days == rules.grace_days
     assert view.cooling_off_days == rules.cooling_off_days
     assert view.cooling_off_products == rules.cooling_off_products
-    assert view.thin_file_products == rules.thin_file_products
     assert (view.velocity_applications, view.velocity_bnpl_purchases) == (
         rules.velocity_applications,
         rules.velocity_bnpl_purchases,
@@ -44,6 +43,7 @@ def test_a_view_holds_the_values_of_its_policy(policy: Policy) -> None:
     guard = policy.guardrails
     assert view.personal_loan_products == tuple(guard.personal_loan_products)
     assert view.personal_loan_cap == guard.personal_loan_cap
+    assert view.guardrails is guard
     assert view.annual_income_divisor == guard.annual_income_divisor
     assert view.no_income_personal_loan_cap == guard.no_income_personal_loan_cap
     assert view.default_segment == policy.default_profile.segment
@@ -70,15 +70,28 @@ def test_a_view_holds_the_values_of_its_policy(policy: Policy) -> None:
     assert view.blocking_indices == policy.blocking_indices
     for name in PRODUCTS:
         product, rules_of = view.products[name], policy.products[name]
-        assert product.policy is rules_of
-        assert (product.eligibility, product.model) == (rules_of.eligibility, rules_of.model)
+        assert (product.eligibility, product.model, product.min_score) == (
+            rules_of.eligibility,
+            rules_of.model,
+            rules_of.min_score,
+        )
+        assert (product.tier_scores, product.tier_limits) == rules_of.limit_table
+        assert (product.share_scores, product.shares) == rules_of.share_table
         assert product.terms == tuple(rules_of.terms)
         assert (product.min_amount, product.partial_step, product.allow_partial) == (
             rules_of.min_amount,
             rules_of.partial_step,
             rules_of.allow_partial,
         )
+        assert (product.max_limit, product.min_limit, product.limit_step) == (
+            rules_of.max_limit,
+            rules_of.min_limit,
+            rules_of.limit_step,
+        )
         assert product.sales_sized == bool(rules_of.sales_share_tiers)
+        assert product.thin_file == (name in rules.thin_file_products)
+        assert product.personal_loan == (name in guard.personal_loan_products)
+        assert product.priced_apr(700, guard) == rules_of.priced_apr(700, guard)
 
 
 def test_policies_that_alternate_each_keep_their_own_view() -> None:

@@ -528,3 +528,59 @@ def test_the_wait_of_records_that_arrive_during_a_busy_batch_is_measured(
     assert value("creditstream_record_wait_seconds_sum", {"stage": "intake"}) < 0.1
     for phase in ("process", "acks", "writes"):
         assert value("creditstream_batch_seconds_count", {"phase": phase}) == 2
+
+
+def _applications(count: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of ``count`` applications, one user each."""
+    return [
+        (f"u-{n}".encode(), orjson.dumps({**APPLICATION, "event_id": f"q-{n}", "user_id": f"u-{n}"}))
+        for n in range(count)
+    ]
+
+
+def test_records_waiting_in_the_streams_queue_are_taken_in_one_turn_of_the_loop(parts: CreditApp) -> None:
+    """faust's own stream iterator hands over one record per turn of the event loop; the agent
+    takes every record waiting at once. A task that looks between turns never sees part of them."""
+    agent = parts.app.agents["apply-events"]
+    seen: list[int] = []  # records taken so far, at each turn of the watcher
+    taken = [0]
+
+    def counting(value: Any) -> Any:  # a stream processor: runs on each record as it is taken
+        taken[0] += 1
+        return value
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            context.stream().add_processor(counting)
+            for key, value in _applications(30):
+                await context.put(key=key, value=value, wait=False)
+            for _ in range(400):
+                seen.append(taken[0])
+                if taken[0] == 30 and len(parts.outputs[DECISIONS.name].sent) == 30:
+                    break
+                await asyncio.sleep(0 if len(seen) < 200 else 0.01)
+
+    run(scenario())
+    assert set(seen) <= {0, 30}, f"records were handed over one turn at a time: {sorted(set(seen))}"
+    assert len(parts.outputs[DECISIONS.name].sent) == 30
+
+
+def test_a_record_of_an_earlier_consumer_generation_is_dropped_unapplied(parts: CreditApp) -> None:
+    """A record fetched before a rebalance (an older generation) is dropped, as faust's iterator
+    drops it: the partition's next record then finds it missing and reads it again."""
+    agent = parts.app.agents["apply-events"]
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            (stale_key, stale), (fresh_key, fresh) = _applications(2)
+            event = await context.put(key=stale_key, value=stale, wait=False)
+            event.message.generation_id = parts.app.consumer_generation_id - 1
+            await context.put(key=fresh_key, value=fresh)
+            for _ in range(200):
+                if parts.outputs[DECISIONS.name].sent:
+                    break
+                await asyncio.sleep(0.01)
+
+    run(scenario())
+    decided = [orjson.loads(value)["request_event_id"] for _, value in parts.outputs[DECISIONS.name].sent]
+    assert decided == ["q-1"]

@@ -96,7 +96,8 @@ async def _take_batches(
             await stream.wait(buffer_consumed)  # never more than max_records in a batch
 
     stream.enable_acks = False  # acked below, once the body has handled the batch
-    drainer = _start_drainer(stream, take, settled)
+    intake = _intake_of(stream)
+    intake.attach(take, settled)
     try:
         while not (stream.should_stop and not events):  # a stopping stream hands over what it took
             window = window_seconds(len(events))
@@ -120,24 +121,51 @@ async def _take_batches(
     finally:
         stream.enable_acks = enabled_acks
         settled.set()
-        drainer.cancel()
+        intake.detach(take)
 
 
-def _start_drainer(
-    stream: Any, take: Callable[[Any], Awaitable[None]], settled: asyncio.Event
-) -> asyncio.Future[None]:
-    """Run ``_drain`` as the stream's passive drainer, as faust runs its own (``_enable_passive``):
-    a future of the stream's service, so that the stream waits for it to start and stops it."""
-    channel = stream.channel.__aiter__()
-    stream._passive = True
-    future: asyncio.Future[None] = stream.add_future(_drain(stream, channel, take, settled))
-    return future
+class _Intake:
+    """Where a stream's drainer hands records: the ``take`` of the ``take_batches`` attached now.
+
+    One drainer per stream, for the stream's life, as faust's passive drainer is. When an agent's
+    body crashes, faust's supervisor starts a new one on the same stream: its ``take_batches``
+    attaches here, and the drainer goes on. (A drainer per generator, stopped with it, stopped the
+    stream under the new body.) Between the two, the drainer holds its record and waits."""
+
+    def __init__(self) -> None:
+        self.take: Callable[[Any], Awaitable[None]] | None = None
+        self.settled = asyncio.Event()  # the attached generator's: every record taken handled
+        self.settled.set()
+        self.attached = asyncio.Event()
+
+    def attach(self, take: Callable[[Any], Awaitable[None]], settled: asyncio.Event) -> None:
+        self.take, self.settled = take, settled
+        self.attached.set()
+
+    def detach(self, take: Callable[[Any], Awaitable[None]]) -> None:
+        if self.take is take:
+            self.take = None
+            self.attached.clear()
+
+    async def hand(self, event: Any) -> None:
+        while self.take is None:
+            await self.attached.wait()
+        await self.take(event)
 
 
-async def _drain(
-    stream: Any, channel: Any, take: Callable[[Any], Awaitable[None]], settled: asyncio.Event
-) -> None:
-    """Move every record waiting in the stream's queue to ``take``, all at once.
+def _intake_of(stream: Any) -> _Intake:
+    """The stream's intake, its drainer started on first use."""
+    intake: _Intake | None = getattr(stream, "_creditstream_intake", None)
+    if intake is None:
+        intake = _Intake()
+        stream._creditstream_intake = intake
+        stream._passive = True
+        stream.add_future(_drain(stream, stream.channel.__aiter__(), intake))
+    return intake
+
+
+async def _drain(stream: Any, channel: Any, intake: _Intake) -> None:
+    """Move every record waiting in the stream's queue to the intake, all at once.
 
     faust's stream iterator (its Cython ``StreamIterator.next``, and ``_py_aiter`` alike) awaits
     ``asyncio.sleep(0)`` before each record, so it hands over one record per turn of the event loop,
@@ -196,7 +224,7 @@ async def _drain(
                             except Skip:
                                 await stream.ack(value)  # faust acks what a processor skips
                             else:
-                                await take(value)
+                                await intake.hand(value)
                             finally:
                                 set_current(None)
                             on_event_out(tp, offset, stream, value, sensor_state)
@@ -210,9 +238,10 @@ async def _drain(
             await channel.throw(exc)  # as faust's passive drainer does: on to the channel's reader
     finally:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(settled.wait(), SETTLE_SECONDS)
+            await asyncio.wait_for(intake.settled.wait(), SETTLE_SECONDS)
         stream._channel_stop_iteration(channel)
         stream._passive = False
+        stream._creditstream_intake = None  # a stream started again starts a new drainer
         if started_here:
             await stream.stop()
             stream.service_reset()

@@ -248,7 +248,7 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         ("consumer", new.score, previous.score if previous else None,
          previous.factor_points if previous else None, new.factor_points),
     ]  # fmt: skip
-    if view.merchant_score is not None and new.segment == "merchant":
+    if view.merchant_card is not None and new.segment == "merchant":
         was_merchant = previous is not None and previous.segment == "merchant"
         scores.append(
             ("merchant", new.merchant_score, previous.merchant_score if was_merchant and previous else None,
@@ -256,8 +256,8 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
         )  # fmt: skip
     for model, now_score, before, before_points, points in scores:
         if now_score != before:
-            card = view.score if model == "consumer" else view.merchant_score
-            assert card is not None
+            card_view = view.consumer_card if model == "consumer" else view.merchant_card
+            assert card_view is not None
             outputs.append(
                 _construct(
                     ScoreChanged,
@@ -267,7 +267,7 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
                     score=now_score,
                     previous_score=before,
                     cause_event_id=event_id,
-                    reasons=top_factors(before_points, points, card),
+                    reasons=top_factors(before_points, points, card_view.card),
                     changed_at=changed_at,
                     policy_version=view.version,
                 )

@@ -228,7 +228,8 @@ def _rebuilt(state: UserState, sizing: ProductView, policy: Policy, limit: int) 
     days = sizing.rebuild_days
     if state.cured_default_day < 0 or not days:
         return limit
-    since = day_in(state.clock, policy_view(policy)) - state.cured_default_day - sizing.cooling_off_days
+    view = policy_view(policy)
+    since = day_in(state.clock, view) - state.cured_default_day - view.cooling_off_days
     floor = sizing.rebuild_floor
     if since >= days or limit <= floor:
         return limit

@@ -16,7 +16,6 @@ from typing import Final
 from schemas.events import PRODUCTS, Product
 from streams.engine.scoring import CardView, bins_reached
 from streams.policy import Guardrails, Policy
-from streams.policy.scorecard import ScorePolicy
 
 __all__ = ["PolicyView", "ProductView", "policy_view"]
 
@@ -43,7 +42,6 @@ class ProductView:
         self.thin_file_limit: int | None = general.thin_file_bnpl_limit if product == "bnpl" else None
         # After cooling-off the limit climbs back over rebuild_days (0: it does not).
         self.rebuild_days: int = general.rebuild_days if product in general.cooling_off_products else 0
-        self.cooling_off_days: int = general.cooling_off_days
         self.rebuild_floor: int = rules.limit_tiers[0].limit if rules.limit_tiers else 0
         self.personal_loan: bool = product in guardrails.personal_loan_products
         self.personal_loan_cap: int = guardrails.personal_loan_cap
@@ -107,8 +105,6 @@ class PolicyView:
         self.annual_income_divisor: int = guardrails.annual_income_divisor
         self.no_income_personal_loan_cap: int = guardrails.no_income_personal_loan_cap
         self.default_segment: str = policy.default_profile.segment
-        self.score: ScorePolicy = policy.score
-        self.merchant_score: ScorePolicy | None = policy.merchant_score
         indices = policy.model_indices
         self.consumer_card: CardView = CardView(policy.score, indices["consumer"])
         self.merchant_card: CardView | None = (

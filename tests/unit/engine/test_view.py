@@ -47,7 +47,7 @@ def test_a_view_holds_the_values_of_its_policy(policy: Policy) -> None:
     assert view.annual_income_divisor == guard.annual_income_divisor
     assert view.no_income_personal_loan_cap == guard.no_income_personal_loan_cap
     assert view.default_segment == policy.default_profile.segment
-    assert view.score is policy.score and view.merchant_score is policy.merchant_score
+    assert view.consumer_card.card is policy.score
     cards = [
         (view.consumer_card, policy.score, "consumer"),
         (view.merchant_card, policy.merchant_score, "merchant"),

@@ -216,7 +216,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
     changed: dict[str, tuple[UserState, Any]] = {}
-    markers: dict[int, Any] = {}  # partition -> an event of it (the context to write its marker in)
+    applied: dict[int, None] = {}  # the partitions of the batch's records, in order (their markers)
     filled: list[Any] = []
     deliveries: list[asyncio.Future[Any]] = []  # one per record sent, done once Kafka has it
 
@@ -254,7 +254,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
                         if isinstance(output, Decision) and output.request_event_id in parts.pending_decisions
                     ]
             _record(parts, message, step)
-        markers[event.message.partition] = event
+        applied[event.message.partition] = None
 
     # The outputs are in Kafka before any state says "applied". Each send's own acknowledgement is
     # awaited, not the producer's flush: a flush returns when a batch failed too (aiokafka, after
@@ -268,24 +268,26 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
         waiting = parts.pending_decisions.get(decision.request_event_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(decision)
-    write = parts.write_state
-    last_written: dict[int, asyncio.Future[Any]] = {}  # changelog partition -> its last record
-    sizes: list[float] = []
-    for user_id, (state, event) in changed.items():
-        stored = state.to_bytes()
-        partition = event.message.partition
-        with _as_current(event):
-            last_written[partition] = await write(partition, user_id.encode(), stored)
-        state_cache.put(user_id, state)
-        sizes.append(len(stored))
-    observe_all(metrics.state_bytes, sizes)
+    # Each changed user's state, then each partition's marker (the next offset to apply), into
+    # the store at once, then to the changelog in that order.
+    rows = [
+        (event.message.partition, user_id.encode(), state.to_bytes())
+        for user_id, (state, event) in changed.items()
+    ]
+    observe_all(metrics.state_bytes, [len(value) for _, _, value in rows])
     metrics.batch_records.observe(len(batch))
-    for partition, event in markers.items():
-        next_offset = parts.next_offsets[partition]
-        marker = str(next_offset).encode()
-        with _as_current(event):
-            last_written[partition] = await write(partition, _marker_key(partition), marker)
-        parts.applied_through[partition] = next_offset  # committable once the changelog is flushed
+    applied_through = {partition: parts.next_offsets[partition] for partition in applied}
+    rows += [
+        (partition, _marker_key(partition), str(offset).encode())
+        for partition, offset in applied_through.items()
+    ]
+    parts.store_rows(rows)
+    last_written: dict[int, asyncio.Future[Any]] = {}  # changelog partition -> its last record
+    for partition, key, value in rows:
+        last_written[partition] = await parts.send_changelog(partition, key, value)
+    for user_id, (state, _) in changed.items():
+        state_cache.put(user_id, state)
+    parts.applied_through.update(applied_through)  # committable once the changelog is flushed
     for delivery in last_written.values():  # a partition's records are acknowledged in order
         delivery.add_done_callback(parts.persist_changelog_offset)
     _ack_filled(parts, filled)

@@ -268,25 +268,28 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
         waiting = parts.pending_decisions.get(decision.request_event_id)
         if waiting is not None and not waiting.done():
             waiting.set_result(decision)
-    # Each changed user's state, then each partition's marker (the next offset to apply), into
-    # the store at once, then to the changelog in that order.
+    # Each changed user's state, then each partition's marker (the next offset to apply): to the
+    # changelog in that order, then into the store at once. The changelog first: should the store
+    # write fail, the batch is applied again on the states the store still holds, where a store
+    # ahead of its changelog would find the batch applied and never send those states at all.
     rows = [
         (event.message.partition, user_id.encode(), state.to_bytes())
         for user_id, (state, event) in changed.items()
     ]
-    observe_all(metrics.state_bytes, [len(value) for _, _, value in rows])
-    metrics.batch_records.observe(len(batch))
+    sizes = [len(value) for _, _, value in rows]
     applied_through = {partition: parts.next_offsets[partition] for partition in applied}
     rows += [
         (partition, _marker_key(partition), str(offset).encode())
         for partition, offset in applied_through.items()
     ]
-    parts.store_rows(rows)
     last_written: dict[int, asyncio.Future[Any]] = {}  # changelog partition -> its last record
     for partition, key, value in rows:
         last_written[partition] = await parts.send_changelog(partition, key, value)
+    parts.store_rows(rows)
     for user_id, (state, _) in changed.items():
         state_cache.put(user_id, state)
+    observe_all(metrics.state_bytes, sizes)
+    metrics.batch_records.observe(len(batch))
     parts.applied_through.update(applied_through)  # committable once the changelog is flushed
     for delivery in last_written.values():  # a partition's records are acknowledged in order
         delivery.add_done_callback(parts.persist_changelog_offset)

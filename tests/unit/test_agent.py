@@ -219,6 +219,41 @@ def test_a_batch_whose_output_kafka_refused_is_not_stored(parts: CreditApp) -> N
     ) in (None, 0.0)
 
 
+def test_a_batch_whose_store_write_failed_is_in_the_changelog_and_applied_again(parts: CreditApp) -> None:
+    """The batch's rows go to the changelog before the store: a store write that fails leaves a
+    changelog that holds the batch and a store behind it (as after any crash), so the batch is
+    applied again on the states the store still holds. Nothing is cached or committable from it,
+    and the partition's position is taken back."""
+    agent = parts.app.agents["apply-events"]
+    changelog: list[bytes] = []
+    record_send = parts.send_changelog
+
+    async def send_changelog(partition: int, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        changelog.append(key)
+        return await record_send(partition, key, value)
+
+    def store_fails(rows: Any) -> None:
+        raise OSError("IO error: No space left on device")
+
+    parts.send_changelog = send_changelog  # type: ignore[method-assign]
+    parts.store_rows = store_fails  # type: ignore[method-assign]
+    parts.state_cache.capacity = 10
+
+    async def scenario() -> None:
+        async with agent.test_context() as context:
+            await context.put(key=b"u-1", value=orjson.dumps(APPLICATION))
+            for _ in range(100):  # the agent applies it with its batch, a few milliseconds on
+                if agent._crash_reason is not None:
+                    break
+                await asyncio.sleep(0.01)
+
+    with contextlib.suppress(OSError):
+        run(scenario())
+    assert changelog[0] == b"u-1" and len(changelog) == 2  # the state, then the partition's marker
+    assert b"u-1" not in parts.users.data and parts.state_cache.get("u-1") is None
+    assert parts.applied_through == {} and parts.next_offsets[0] == 0
+
+
 class _StuckGapReader:
     """A gap reader whose read does not return until released (as one did in a CI run)."""
 

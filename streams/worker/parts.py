@@ -76,12 +76,10 @@ class CreditApp:
             for _, key, value in rows:
                 store[key] = value
             return
+        # faust's RocksDB store runs on rocksdict, the driver this project installs.
         batches: dict[int, WriteBatch] = {}
         for partition, key, value in rows:
             key_index[key] = partition  # where faust's store looks for the key first
-            if not store.use_rocksdict:  # faust's python-rocksdb driver: row by row
-                open_partition(partition).put(key, value)
-                continue
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = WriteBatch(raw_mode=True)

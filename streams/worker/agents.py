@@ -37,7 +37,6 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from faust.exceptions import ConsumerNotStarted
 from faust.streams import _current_event  # the context faust's table store reads the partition from
 from faust.types import TP
 from faust.types import Message as FaustMessage
@@ -49,8 +48,15 @@ from schemas.topics import DECISIONS, EVENTS, SHADOW_DECISIONS
 from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
-from streams.worker.fetch_wait import shape_fetches
 from streams.worker.metrics import observe_all
+from streams.worker.pacing import (
+    BACKLOG_RECORDS,
+    BACKLOG_WITHIN_SECONDS,
+    BATCH_WITHIN_SECONDS,
+    IDLE_AFTER_SECONDS,
+    BatchPacing,
+    batch_window_after,
+)
 from streams.worker.parts import CreditApp
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
@@ -72,16 +78,8 @@ __all__ = [
 ]
 
 BATCH_MAX: Final = 500
-# How long a batch gathers records (streams.worker.take): 5 ms while the worker keeps up (records
-# that came in during the last batch go at once, with none), 15 ms while at least BACKLOG_RECORDS
-# records wait in Kafka behind the last batch.
-BATCH_WITHIN_SECONDS: Final = 0.005
-BACKLOG_WITHIN_SECONDS: Final = 0.015
-BACKLOG_RECORDS: Final = 200
 LAG_INTERVAL_SECONDS: Final = 5.0
 GAP_READ_SECONDS: Final = 60.0  # twice as long as GapReader.read polls before it gives up
-# With no batch for this long, fetches stop gathering (streams.worker.fetch_wait.shape_fetches).
-IDLE_AFTER_SECONDS: Final = 0.05
 _EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
 log = logging.getLogger(__name__)
 
@@ -369,23 +367,11 @@ def install_agents(parts: CreditApp) -> None:
 
     @app.agent(parts.inputs, name="apply-events")
     async def apply_events(stream: Any) -> None:
-        window = [BATCH_WITHIN_SECONDS]  # the next batch's, read by take_batches before each wait
-        last_batch = [0.0]  # when the last batch ended (monotonic seconds)
-
-        def gather_for(waiting: int) -> float:
-            if waiting == 0 and time.monotonic() - last_batch[0] > IDLE_AFTER_SECONDS:
-                shape_fetches(app.consumer, gather=False)  # records stopped: no fetch every 10 ms
-            # Records that came in during the last batch have waited long enough, unless a backlog
-            # makes the batch worth growing.
-            return window[0] if waiting == 0 or window[0] > BATCH_WITHIN_SECONDS else 0.0
-
+        pacing = BatchPacing(app)  # each batch's window and the next fetches' shape
         # take_batches acks a batch's records only after this body has returned for it.
-        async for batch in take_batches(stream, BATCH_MAX, gather_for):
+        async for batch in take_batches(stream, BATCH_MAX, pacing.gather_for):
             await apply_batch(parts, batch)
-            window[0] = batch_window_after(parts, batch)
-            # While the worker keeps up, the broker gathers records for each fetch too.
-            shape_fetches(app.consumer, gather=window[0] == BATCH_WITHIN_SECONDS)
-            last_batch[0] = time.monotonic()
+            pacing.after(batch)
 
     @app.agent(parts.legacy_inputs, name="forward-schema-1-topics")
     async def forward_legacy(stream: Any) -> None:
@@ -412,23 +398,6 @@ def install_agents(parts: CreditApp) -> None:
                 parts.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                     max(0, highwater - last - 1)
                 )
-
-
-def batch_window_after(parts: CreditApp, batch: Sequence[Any]) -> float:
-    """The next batch's gathering window: the longer one when at least ``BACKLOG_RECORDS`` records
-    wait in Kafka past this batch's last ones (a backlog), else the short one. With no Kafka
-    consumer to ask (stopping, or faust's in-memory test context), the short one."""
-    last: dict[Any, int] = {event.message.tp: event.message.offset for event in batch}
-    consumer = parts.app.consumer
-    waiting = 0
-    try:
-        for tp, offset in last.items():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                waiting += max(0, highwater - offset - 1)
-    except ConsumerNotStarted:
-        return BATCH_WITHIN_SECONDS
-    return BACKLOG_WITHIN_SECONDS if waiting >= BACKLOG_RECORDS else BATCH_WITHIN_SECONDS
 
 
 def _record(parts: CreditApp, message: Any, step: Step) -> None:

@@ -26,7 +26,7 @@ from streams.worker.state_cache import StateCache
 from streams.worker.tracing import configure_tracing
 from streams.worker.web import install_web
 
-__all__ = ["CreditApp", "create_app"]
+__all__ = ["CreditApp", "create_app", "faust_app", "tune_consumer"]
 
 USERS_TABLE = "users"
 log = logging.getLogger(__name__)
@@ -38,36 +38,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         tracing = configure_tracing()
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
-        broker_credentials=_credentials(settings),
-        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
-        datadir=str(settings.state_dir / settings.app_id),
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        consumer_auto_offset_reset="earliest",
-        processing_guarantee="at_least_once",
-        key_serializer="raw",
-        value_serializer="raw",
-        producer_acks=-1,
-        producer_linger=settings.producer_linger_ms / 1000,
-        # aiokafka's default, 16 KiB, holds five states: a batch's changelog writes then waited,
-        # send by send, for Kafka to take the full ones (CREDITSTREAM_PRODUCER_BATCH_BYTES).
-        producer_max_batch_size=settings.producer_batch_bytes,
-        producer_partitioner=RememberingPartitioner(),  # the default's partitions, hashed once per key
-        web_enabled=True,
-        # A crashed worker's partitions move (or, with static membership, come back) in seconds,
-        # not after a 60 s session expiry.
-        broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 3),
-        consumer_group_instance_id=settings.instance_id or None,
-        broker_commit_interval=settings.commit_interval_seconds,
-        table_standby_replicas=settings.standby_replicas,
-    )
+    app = faust_app(settings)
     registry = CollectorRegistry()
 
     def topic(name: str) -> Any:
@@ -105,13 +76,54 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         tracing=tracing,
     )
     parts.metrics.build_info.labels(_version(), policy.version).set(1)
+    tune_consumer(app)
+    install_agents(parts)
+    install_web(parts)
+    return parts
+
+
+def faust_app(settings: Settings) -> faust.App:
+    """The Faust app with the worker's Kafka, store, producer and web settings, and no topics,
+    tables or agents yet (the bench's Faust floor runs on the same one: streams.tools.faust_floor)."""
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(settings.state_dir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
+        # aiokafka's default, 16 KiB, holds five states: a batch's changelog writes then waited,
+        # send by send, for Kafka to take the full ones (CREDITSTREAM_PRODUCER_BATCH_BYTES).
+        producer_max_batch_size=settings.producer_batch_bytes,
+        producer_partitioner=RememberingPartitioner(),  # the default's partitions, hashed once per key
+        web_enabled=True,
+        # A crashed worker's partitions move (or, with static membership, come back) in seconds,
+        # not after a 60 s session expiry.
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 3),
+        consumer_group_instance_id=settings.instance_id or None,
+        broker_commit_interval=settings.commit_interval_seconds,
+        table_standby_replicas=settings.standby_replicas,
+    )
+
+
+def tune_consumer(app: faust.App) -> None:
+    """Faust's consumer as the worker runs it: records handed over without four tasks each
+    (streams.worker.delivery), and fetches that wait 100 ms at most (streams.worker.fetch_wait)."""
     if not deliver_inline(app.consumer):
         log.warning("faust's consumer lacks what streams.worker.delivery needs: delivering as faust does")
     if not bound_fetch_wait(app.consumer):
         log.warning("faust's consumer lacks what streams.worker.fetch_wait needs: fetches wait as faust sets")
-    install_agents(parts)
-    install_web(parts)
-    return parts
 
 
 def _version() -> str:

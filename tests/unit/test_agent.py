@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -26,7 +26,7 @@ from streams.engine import UserState
 from streams.kafka.settings import Settings
 from streams.policy import default_policy
 from streams.testing import record_outputs
-from streams.worker import agents
+from streams.worker import agents, pacing
 from streams.worker.agents import (
     BACKLOG_RECORDS,
     BACKLOG_WITHIN_SECONDS,
@@ -387,7 +387,7 @@ def test_the_next_batch_gathers_for_the_window_chosen_after_the_last(
         await apply(built, batch)
 
     monkeypatch.setattr(agents, "apply_batch", counted)
-    monkeypatch.setattr(agents, "batch_window_after", lambda built, batch: window)
+    monkeypatch.setattr(pacing, "batch_window_after", lambda consumer, batch: window)
     agent = parts.app.agents["apply-events"]
 
     run(_three_requests(agent, batches, apart_seconds=0.1))
@@ -416,8 +416,8 @@ def test_after_each_batch_the_fetches_gather_only_while_the_worker_keeps_up(
         return True
 
     monkeypatch.setattr(agents, "apply_batch", counted)
-    monkeypatch.setattr(agents, "batch_window_after", lambda built, batch: window)
-    monkeypatch.setattr(agents, "shape_fetches", shape)
+    monkeypatch.setattr(pacing, "batch_window_after", lambda consumer, batch: window)
+    monkeypatch.setattr(pacing, "shape_fetches", shape)
     agent = parts.app.agents["apply-events"]
 
     run(_three_requests(agent, batches, apart_seconds=0.0))
@@ -436,7 +436,7 @@ def test_with_no_batch_for_a_while_fetches_stop_gathering(
         shaped.append(gather)
         return True
 
-    monkeypatch.setattr(agents, "shape_fetches", shape)
+    monkeypatch.setattr(pacing, "shape_fetches", shape)
     agent = parts.app.agents["apply-events"]
 
     async def one_request_then_quiet() -> None:
@@ -486,10 +486,9 @@ def test_a_backlog_behind_a_batch_lengthens_the_next_window(
 ) -> None:
     """The records waiting past each partition's last record of the batch are added up: the
     longer window from BACKLOG_RECORDS on."""
-    parts = cast(CreditApp, SimpleNamespace(app=SimpleNamespace(consumer=_Consumer(highwaters))))
     batch = _batch((0, 5), (1, 20), (0, 10))  # partition 0's last record is offset 10
     assert BACKLOG_RECORDS == 200
-    assert batch_window_after(parts, batch) == expected
+    assert batch_window_after(_Consumer(highwaters), batch) == expected
 
 
 def test_records_that_arrive_during_a_batch_are_the_next_batch_at_once(

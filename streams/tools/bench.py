@@ -30,6 +30,7 @@ from streams.kafka.admin import broker_log_dirs, delete_topics_starting_with, en
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
+from streams.tools.faust_floor import run_faust_floor
 from streams.tools.machine import cpu_shares, machine_description, read_cpu_times
 from streams.tools.paced import send_paced
 from streams.tools.passthrough import run_passthrough
@@ -265,6 +266,22 @@ def _bench_worker(
                 per_event,
                 prefix + "peer",
             )
+            floor_runner = LocalWorker(
+                bootstrap,
+                prefix,
+                workdir / "state-floor",
+                workdir / "faust-floor.log",
+                partitions=settings.partitions,
+                extra_env={"CREDITSTREAM_APP_ID": prefix.strip(".") + "-floor"},
+            )
+            floor = run_faust_floor(
+                floor_runner.env,
+                prefix + PASSTHROUGH_OUT,
+                len(backlog),
+                per_event,
+                workdir / "faust-floor.json",
+                floor_runner.log_path,
+            )
             throughput.details.update(
                 {
                     "worker_records_per_event": round(per_event, 3),
@@ -272,6 +289,16 @@ def _bench_worker(
                     "passthrough_seconds": round(peer.seconds, 3),
                     "passthrough_records_sent": peer.records_sent,
                     "ratio_to_passthrough": round(throughput.events_per_second / peer.events_per_second, 3),
+                    # Faust as the worker runs it, with no engine and no table (streams.tools.faust_floor):
+                    # the worker against it is the engine's and the table's cost, it against the bare
+                    # loop Faust's own.
+                    "faust_floor_events_per_second": round(floor.events_per_second, 1),
+                    "faust_floor_seconds": round(floor.seconds, 3),
+                    "faust_floor_records_sent": floor.records_sent,
+                    "faust_floor_ratio_to_passthrough": round(
+                        floor.events_per_second / peer.events_per_second, 3
+                    ),
+                    "ratio_to_faust_floor": round(throughput.events_per_second / floor.events_per_second, 3),
                 }
             )
 
@@ -376,7 +403,8 @@ INPUT_AND_LEGACY: Final = (EVENTS, *LEGACY_INPUT_TOPICS)
 
 def run_topic_prefixes(prefix: str) -> tuple[str, str]:
     """What a run's topic names start with: the catalogue's (``prefix``), and faust's own (its app
-    id is the prefix with "-worker": the table's changelog, the assignor's topic)."""
+    ids are the prefix with "-worker", and "-floor" for the Faust floor: the table's changelog, the
+    assignor's topic)."""
     return prefix, prefix.rstrip(".") + "-"
 
 
@@ -405,6 +433,9 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "worker_events_per_second": round(throughput.events_per_second, 1),
         "passthrough_events_per_second": details.get("passthrough_events_per_second"),
         "ratio_to_passthrough": details.get("ratio_to_passthrough"),
+        "faust_floor_events_per_second": details.get("faust_floor_events_per_second"),
+        "faust_floor_ratio_to_passthrough": details.get("faust_floor_ratio_to_passthrough"),
+        "ratio_to_faust_floor": details.get("ratio_to_faust_floor"),
         "worker_records_per_event": details.get("worker_records_per_event"),
         "state_bytes_per_write": details.get("state_bytes_per_write"),
         "changelog_state_bytes_per_event": details.get("changelog_state_bytes_per_event"),

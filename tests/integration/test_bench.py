@@ -55,6 +55,17 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
     assert details["ratio_to_passthrough"] == pytest.approx(
         throughput.events_per_second / details["passthrough_events_per_second"], abs=0.0005 + 1e-6
     )
+    # The Faust floor (Faust as the worker runs it, no engine, no table) handled the whole backlog
+    # in its own consumer group, sending the same records per event; both ratios are its own.
+    assert abs(details["faust_floor_records_sent"] - per_event * 1000) <= 1
+    floor = details["faust_floor_events_per_second"]
+    assert floor > 0
+    assert details["faust_floor_ratio_to_passthrough"] == pytest.approx(
+        floor / details["passthrough_events_per_second"], abs=0.0005 + 1e-6
+    )
+    assert details["ratio_to_faust_floor"] == pytest.approx(
+        throughput.events_per_second / floor, abs=0.0005 + 1e-6
+    )
     # Without a rate, the steady run is at half the measured throughput.
     assert latency.details["target_rate"] == pytest.approx(max(1.0, throughput.events_per_second / 2))
     document = summary_document(throughput, latency)
@@ -62,6 +73,8 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
         "worker_events_per_second",
         "passthrough_events_per_second",
         "ratio_to_passthrough",
+        "faust_floor_events_per_second",
+        "ratio_to_faust_floor",
         "steady_rate",
     }
     assert keys | {"p50_ms", "p99_ms", "machine", "versions"} <= set(document)

@@ -29,6 +29,7 @@ from typing import Any, Final
 import orjson
 
 from schemas.topics import EVENTS
+from streams.gc_tuning import tune_gc
 from streams.kafka.settings import Settings
 from streams.tools.passthrough import PassthroughResult
 from streams.worker.agents import BATCH_MAX
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--output-topic", required=True)
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
+    tune_gc()  # as the worker's command does (streams.entry)
     settings = Settings.from_environment()
     settings.state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only its own directory in it
     app = faust_app(settings)

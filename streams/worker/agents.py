@@ -49,29 +49,17 @@ from streams.engine import UserState
 from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.metrics import observe_all
-from streams.worker.pacing import (
-    BACKLOG_RECORDS,
-    BACKLOG_WITHIN_SECONDS,
-    BATCH_WITHIN_SECONDS,
-    IDLE_AFTER_SECONDS,
-    BatchPacing,
-    batch_window_after,
-)
+from streams.worker.pacing import BatchPacing
 from streams.worker.parts import CreditApp
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
 
 __all__ = [
-    "BACKLOG_RECORDS",
-    "BACKLOG_WITHIN_SECONDS",
     "BATCH_MAX",
-    "BATCH_WITHIN_SECONDS",
     "GAP_READ_SECONDS",
-    "IDLE_AFTER_SECONDS",
     "ChangelogWriteError",
     "GapReadStuckError",
     "apply_batch",
-    "batch_window_after",
     "commit_applied",
     "forget_revoked",
     "install_agents",

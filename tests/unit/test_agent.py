@@ -27,18 +27,15 @@ from streams.kafka.settings import Settings
 from streams.policy import default_policy
 from streams.testing import record_outputs
 from streams.worker import agents, pacing
-from streams.worker.agents import (
+from streams.worker.agents import ChangelogWriteError, GapReadStuckError, commit_applied, forget_revoked
+from streams.worker.app import create_app
+from streams.worker.pacing import (
     BACKLOG_RECORDS,
     BACKLOG_WITHIN_SECONDS,
     BATCH_WITHIN_SECONDS,
     IDLE_AFTER_SECONDS,
-    ChangelogWriteError,
-    GapReadStuckError,
     batch_window_after,
-    commit_applied,
-    forget_revoked,
 )
-from streams.worker.app import create_app
 from streams.worker.parts import CreditApp
 from streams.worker.take import take_batches
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -76,7 +77,8 @@ def run_faust_floor(
                 )
             time.sleep(0.1)
         figures = orjson.loads(result_path.read_bytes())
-        process.wait(STOP_SECONDS)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the figures are in: killed below
+            process.wait(STOP_SECONDS)
     finally:
         if process.poll() is None:
             process.kill()

@@ -32,7 +32,7 @@ import orjson
 from schemas.topics import EVENTS
 from streams.gc_tuning import tune_gc
 from streams.kafka.settings import Settings
-from streams.tools.passthrough import PassthroughResult
+from streams.tools.passthrough import PassthroughResult, RecordsPerEvent
 from streams.worker.agents import BATCH_MAX
 from streams.worker.app import faust_app, tune_consumer
 from streams.worker.pacing import BatchPacing
@@ -121,11 +121,10 @@ class _Floor:
 
     def __init__(self, events: int, records_per_event: float, output_topic: str, result: Path) -> None:
         self.events = events
-        self.records_per_event = records_per_event
+        self.quota = RecordsPerEvent(records_per_event)
         self.output_topic = output_topic
         self.result = result
         self.seen = self.sent = 0
-        self.owed = 0.0  # fractional records per event carried over, so the total matches the ratio
         self.began: float | None = None
 
     async def handle(self, producer: Any, batch: Sequence[Any]) -> None:
@@ -135,12 +134,10 @@ class _Floor:
         for event in batch:
             message = event.message
             orjson.loads(message.value or b"null")  # the worker parses every message
-            self.owed += self.records_per_event
-            while self.owed >= 1:
+            for _ in range(self.quota.next()):
                 deliveries.append(
                     await producer.send(self.output_topic, message.key, message.value, None, None, None)
                 )
-                self.owed -= 1
             self.seen += 1
         send_lingering_now(producer)
         await asyncio.gather(*deliveries)  # the outputs are in Kafka before the batch is acked

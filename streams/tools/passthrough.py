@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-__all__ = ["PassthroughResult", "run_passthrough"]
+__all__ = ["PassthroughResult", "RecordsPerEvent", "run_passthrough"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,21 @@ class PassthroughResult:
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+class RecordsPerEvent:
+    """How many records to send for each event in turn, so that the total keeps to a fractional
+    ratio (the worker's records per event): the fraction left over is carried to the next."""
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = ratio
+        self.owed = 0.0
+
+    def next(self) -> int:
+        self.owed += self.ratio
+        whole = int(self.owed)
+        self.owed -= whole
+        return whole
 
 
 def run_passthrough(
@@ -52,7 +67,7 @@ async def _passthrough(
     await consumer.start()
     await producer.start()
     seen = sent = 0
-    owed = 0.0  # fractional records per event carried over, so the total matches the ratio
+    quota = RecordsPerEvent(records_per_event)
     began: float | None = None
     try:
         while seen < events:
@@ -64,10 +79,8 @@ async def _passthrough(
             for records in batches.values():
                 for record in records:
                     orjson.loads(record.value or b"null")  # the worker parses every message
-                    owed += records_per_event
-                    while owed >= 1:
+                    for _ in range(quota.next()):
                         await producer.send(output_topic, record.value, key=record.key)
-                        owed -= 1
                         sent += 1
                     seen += 1
             await producer.flush()  # the outputs are in Kafka before the commit, as the worker does

@@ -50,7 +50,7 @@ from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.metrics import observe_all
 from streams.worker.pacing import BatchPacing
-from streams.worker.parts import CreditApp
+from streams.worker.parts import CreditApp, send_lingering_now
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
 
@@ -247,7 +247,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     # its request timeout), and the states would then be written over outputs that never arrived.
     # A failed send raises here instead: nothing of the batch is stored, and it is applied again.
     sent = time.time()
-    parts.send_lingering_now()
+    send_lingering_now(parts.app.producer)
     await asyncio.gather(*deliveries)
     acked = time.time()
     for decision in answered:

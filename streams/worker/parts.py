@@ -110,10 +110,6 @@ class CreditApp:
         written = delivery.result()
         self.users.data.set_persisted_offset(written.topic_partition, written.offset)
 
-    def send_lingering_now(self) -> None:
-        """Send what the producer holds now, not when its linger runs out (``send_lingering_now``)."""
-        send_lingering_now(self.app.producer)
-
     async def send_output(
         self, name: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[Any]:

@@ -1,4 +1,5 @@
-"""Compile the engine with mypyc: ``python -m streams.engine.build [--force]`` (scripts/build-engine).
+"""Compile the engine with mypyc: ``python -m streams.engine.build [--force]`` (scripts/build-engine),
+or adopt a build compiled elsewhere: ``--adopt DIR`` (the Docker image).
 
 The modules are compiled from a copy of the packages in a scratch directory, and the result
 replaces ``streams/engine/_compiled`` whole, stamped with the digest of the sources it was built
@@ -7,6 +8,8 @@ from. Nothing here is needed to run: without a C compiler the engine stays plain
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -67,15 +70,65 @@ def build(force: bool = False) -> int:
             (module,) = (root / "streams" / "engine").glob(f"{name}.*.so")
             shutil.copy2(module, staged / "streams" / "engine" / module.name)
         (staged / STAMP_NAME).write_text(digest + "\n")
-        previous = COMPILED_DIR.with_name("_compiled.previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        if COMPILED_DIR.exists():
-            COMPILED_DIR.rename(previous)
-        shutil.move(str(staged), COMPILED_DIR)
-        shutil.rmtree(previous, ignore_errors=True)
+        _put_in_place(staged)
     print(f"build-engine: compiled engine in {COMPILED_DIR}", file=sys.stderr)
     return 0
 
 
+def adopt(build_dir: Path) -> int:
+    """Make a build compiled elsewhere this installation's engine: the Docker image compiles in a
+    stage with a C compiler, and its worker stage, which has none, adopts the result into the
+    installed package. Only a build of these very sources for this interpreter is taken, and only
+    once it loads; otherwise nothing changes and the reason is printed (exit status 1)."""
+    try:
+        built = (build_dir / STAMP_NAME).read_text().strip()
+    except OSError:
+        print(f"build-engine: {build_dir} holds no engine build (no {STAMP_NAME})", file=sys.stderr)
+        return 1
+    digest = sources_digest()
+    if built != digest:
+        print(
+            f"build-engine: the build in {build_dir} is of other sources or for another Python "
+            f"(digest {built[:12]}, these sources {digest[:12]}); not adopted",
+            file=sys.stderr,
+        )
+        return 1
+    with tempfile.TemporaryDirectory(prefix="creditstream-adopt-", dir=COMPILED_DIR.parent) as scratch:
+        staged = Path(scratch) / "_compiled"
+        shutil.copytree(build_dir, staged)
+        _put_in_place(staged)
+    # -P: import this installation, not a source tree in the working directory.
+    check = [sys.executable, "-P", "-c", "import streams.engine as e; print(e.ENGINE)"]
+    env = {name: value for name, value in os.environ.items() if name != "CREDITSTREAM_ENGINE"}
+    loaded = subprocess.run(check, capture_output=True, text=True, check=False, env=env)
+    if loaded.stdout.strip() != "compiled":
+        shutil.rmtree(COMPILED_DIR, ignore_errors=True)
+        print(
+            f"build-engine: the adopted build does not load, removed: {loaded.stderr.strip()[-2000:]}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"build-engine: adopted the compiled engine into {COMPILED_DIR}", file=sys.stderr)
+    return 0
+
+
+def _put_in_place(staged: Path) -> None:
+    """Replace ``COMPILED_DIR`` whole with ``staged``, so that no mix of two builds is ever there."""
+    previous = COMPILED_DIR.with_name("_compiled.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if COMPILED_DIR.exists():
+        COMPILED_DIR.rename(previous)
+    shutil.move(str(staged), COMPILED_DIR)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams.engine.build", description=__doc__)
+    parser.add_argument("--force", action="store_true", help="compile even when the build is current")
+    parser.add_argument("--adopt", type=Path, metavar="DIR", help="take a build compiled elsewhere instead")
+    args = parser.parse_args(argv)
+    return adopt(args.adopt) if args.adopt is not None else build(force=args.force)
+
+
 if __name__ == "__main__":
-    sys.exit(build(force="--force" in sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

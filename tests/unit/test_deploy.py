@@ -73,6 +73,18 @@ def test_the_ui_and_test_profiles_are_wired_to_the_stack() -> None:
     assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
 
 
+def test_the_image_runs_the_compiled_engine_built_on_its_own_python() -> None:
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    stages = [line.split() for line in dockerfile.splitlines() if line.startswith("FROM ") and " AS " in line]
+    bases = {name: base for _, base, _, name in stages}  # FROM <base> AS <name>
+    assert bases["engine"] == bases["worker"]  # compiled for the interpreter that runs it
+    assert "python -m streams.engine.build\n" in dockerfile
+    assert "COPY --from=engine /build/streams/engine/_compiled /tmp/engine-build" in dockerfile
+    # The image build fails unless the build loads; no build of the host's goes into it.
+    assert "python -P -m streams.engine.build --adopt /tmp/engine-build" in dockerfile
+    assert "streams/engine/_compiled" in (REPO / ".dockerignore").read_text().split()
+
+
 def test_the_image_health_check_asks_the_workers_ready_endpoint() -> None:
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "HEALTHCHECK" in dockerfile and "http://127.0.0.1:6066/ready" in dockerfile

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.engine import compiled
+from streams.engine import build, compiled
 from streams.engine.compiled import STAMP_NAME, sources_digest, use_compiled_engine
 
 HAS_COMPILER = shutil.which(str(sysconfig.get_config_var("CC") or "cc").split()[0]) is not None
@@ -66,3 +66,45 @@ def test_a_build_is_used_only_while_it_matches_the_sources(
     assert use_compiled_engine(path) == "compiled"
     assert path == [str(tmp_path / "streams" / "engine"), "/the/sources"]
     assert str(tmp_path) in sys.path
+
+
+def test_adopt_takes_no_build_of_other_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "installed" / "_compiled"
+    target.parent.mkdir()
+    monkeypatch.setattr(build, "COMPILED_DIR", target)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert build.adopt(elsewhere) == 1  # no stamp: not a build
+    (elsewhere / STAMP_NAME).write_text("0" * 64 + "\n")  # built from other sources
+    assert build.adopt(elsewhere) == 1
+    assert not target.exists()
+
+
+@pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler: scripts/setup leaves the engine plain Python")
+def test_an_installed_package_adopts_a_build_made_elsewhere_and_runs_it(tmp_path: Path) -> None:
+    """What the Docker image does: the package installed as a wheel (not from the source tree),
+    and the compiled build taken from another stage."""
+    repo = Path(__file__).resolve().parents[3]
+    installed = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--target", str(installed), str(repo)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(installed), "CREDITSTREAM_ENGINE": ""}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-P", *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+
+    probe = "import sys, streams.engine as e; print(e.ENGINE, sys.modules['streams.engine.apply'].__file__)"
+    before = run("-c", probe)
+    assert before.stdout.split()[0] == "python", before.stderr  # a wheel carries no build
+    adopted = run("-m", "streams.engine.build", "--adopt", str(repo / "streams" / "engine" / "_compiled"))
+    assert adopted.returncode == 0, adopted.stderr
+    engine, module = run("-c", probe).stdout.split()
+    assert engine == "compiled"
+    assert Path(module).is_relative_to(installed / "streams" / "engine" / "_compiled")
+    assert module.endswith(".so")

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 
 from faust.worker import Worker
@@ -51,10 +52,14 @@ class RepeatLimiter(logging.Filter):
 
 
 class CreditWorker(Worker):
-    """faust's Worker with a log that stays small, no terminal spinner, and a shutdown deadline."""
+    """faust's Worker with a log that stays small, no terminal spinner, and a shutdown deadline.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    ``first_lines`` are what the worker says at start (its policy, engine, created topics): logged
+    once faust has set up logging, since anything logged at INFO before that went nowhere."""
+
+    def __init__(self, *args: Any, first_lines: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.first_lines = list(first_lines)  # logged at INFO once faust has set up logging
         # faust's progress spinner, on at WARNING and above, sets the root logger to DEBUG so that
         # every message spins it: every debug call in aiokafka and faust (one per record sent) then
         # built a log record that the handlers dropped, 13% of the main thread measured in the
@@ -67,6 +72,9 @@ class CreditWorker(Worker):
         limiter = RepeatLimiter()
         for handler in logger.handlers:
             handler.addFilter(limiter)
+        for line in self.first_lines:
+            log.info("%s", line)
+        self.first_lines.clear()
 
     def _on_sigterm(self) -> None:
         _exit_after_deadline()

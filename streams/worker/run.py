@@ -6,18 +6,26 @@ import dataclasses
 import logging
 
 from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
+from streams.engine import ENGINE
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
 from streams.worker.app import create_app
 from streams.worker.process import CreditWorker
 
-__all__ = ["prepare", "run_worker"]
+__all__ = ["Prepared", "prepare", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 
-def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    policy: Policy
+    challenger: Policy | None
+    created_topics: list[str]
+
+
+def prepare(settings: Settings) -> Prepared:
     """Load the policies and create the topics; raises PolicyError, SettingsError, CoPartitioningError."""
     settings.check_web_exposure()
     _check_state_dir(settings)
@@ -40,9 +48,7 @@ def prepare(settings: Settings) -> tuple[Policy, Policy | None]:
         topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs],
         client_config=settings.kafka_python_config(),
     )
-    if created:
-        log.info("created topics: %s", ", ".join(created))
-    return policy, challenger
+    return Prepared(policy, challenger, created)
 
 
 def _check_state_dir(settings: Settings) -> None:
@@ -61,16 +67,17 @@ def _check_state_dir(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
-    policy, challenger = prepare(settings)
+    prepared = prepare(settings)
+    policy, challenger = prepared.policy, prepared.challenger
     parts = create_app(settings, policy, challenger)
-    log.info(
-        "creditstream worker %s: policy %s%s, web on http://%s:%d",
-        settings.app_id,
-        policy.version,
-        f", challenger {challenger.version} in shadow mode" if challenger else "",
-        settings.web_host,
-        settings.web_port,
+    challenging = f", challenger {challenger.version} in shadow mode" if challenger else ""
+    # Logged once faust has set up logging: before that, INFO went nowhere.
+    first_lines = [f"created topics: {', '.join(prepared.created_topics)}"] if prepared.created_topics else []
+    first_lines.append(
+        f"creditstream worker {settings.app_id}: policy {policy.version}{challenging}, "
+        # compiled or plain Python (streams.engine.compiled): whether a compiled build was picked up
+        f"engine {ENGINE}, web on http://{settings.web_host}:{settings.web_port}"
     )
     CreditWorker(
-        parts.app, loglevel=settings.log_level.lower(), redirect_stdouts=False
+        parts.app, loglevel=settings.log_level.lower(), redirect_stdouts=False, first_lines=first_lines
     ).execute_from_commandline()

@@ -78,8 +78,9 @@ def build(force: bool = False) -> int:
 def adopt(build_dir: Path) -> int:
     """Make a build compiled elsewhere this installation's engine: the Docker image compiles in a
     stage with a C compiler, and its worker stage, which has none, adopts the result into the
-    installed package. Only a build of these very sources for this interpreter is taken, and only
-    once it loads; otherwise nothing changes and the reason is printed (exit status 1)."""
+    installed package. Only a build of these very sources for this interpreter is taken, and it
+    stays only if it loads: otherwise the reason is printed, no build is left in place (the engine
+    runs as plain Python), and the exit status is 1."""
     try:
         built = (build_dir / STAMP_NAME).read_text().strip()
     except OSError:

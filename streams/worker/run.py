@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.engine import ENGINE
@@ -15,11 +14,11 @@ from streams.worker.process import CreditWorker
 
 __all__ = ["Prepared", "prepare", "run_worker"]
 
-log = logging.getLogger(__name__)
-
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
+    """What the worker needs before Faust starts, and the topics it had to create (logged at start)."""
+
     policy: Policy
     challenger: Policy | None
     created_topics: list[str]

@@ -1,7 +1,8 @@
 """Benchmarks (commands that print figures and write JSON, never timed tests).
 
 decode: events per second that one core decodes and validates (bytes -> event).
-replay: events per second of `creditstream replay` (decode, engine, encode, write) on a simulated log.
+replay: events per second of `creditstream replay` (decode, engine, encode, write) on a simulated log,
+    against its contract floor (decode and encode alone) in the same run.
 worker: live workers on a broker: backlog throughput, and event-to-decision latency at a steady rate.
 """
 
@@ -30,6 +31,7 @@ from streams.kafka.admin import broker_log_dirs, delete_topics_starting_with, en
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
+from streams.tools.contract_floor import run_contract_floor
 from streams.tools.faust_floor import run_faust_floor
 from streams.tools.machine import cpu_shares, machine_description, read_cpu_times
 from streams.tools.paced import send_paced
@@ -114,7 +116,11 @@ def bench_decode(lines: list[bytes], repeat: int = 3) -> BenchResult:
 
 
 def bench_replay(log: Path, policy: Policy) -> BenchResult:
-    """Replay the whole log into memory (writing included), as `creditstream replay` does."""
+    """Replay the whole log into memory (writing included), as `creditstream replay` does; and,
+    first, the contract floor over the same log (streams.tools.contract_floor): the contracts'
+    decode and encode alone, whose ratio to replay is the engine's share."""
+    with log.open("rb") as source:
+        floor = run_contract_floor(source, _Discard())
     sink = io.BytesIO()
     states: dict[str, UserState] = {}
     began = time.perf_counter()
@@ -130,8 +136,17 @@ def bench_replay(log: Path, policy: Policy) -> BenchResult:
             "output_bytes": sink.tell(),
             "engine": ENGINE,
             "state_bytes_per_user": round(state_bytes / len(states)) if states else 0,
+            "contract_floor_events_per_second": round(floor.events_per_second, 1),
+            "ratio_to_contract_floor": round(summary.lines / seconds / floor.events_per_second, 3),
         },
     )  # fmt: skip
+
+
+class _Discard:
+    """A sink that keeps nothing (the floor's million records need no memory)."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
 
 
 def bench_worker(

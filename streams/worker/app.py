@@ -13,6 +13,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from schemas.topics import EVENTS, LEGACY_INPUT_TOPICS, OUTPUT_TOPICS, SHADOW_DECISIONS
+from streams.engine import ENGINE
 from streams.kafka.gaps import GapReader
 from streams.kafka.partitioning import RememberingPartitioner
 from streams.kafka.settings import Settings, SettingsError
@@ -75,7 +76,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         gap_reader=GapReader(settings.bootstrap_servers, settings.kafka_python_config()),
         tracing=tracing,
     )
-    parts.metrics.build_info.labels(_version(), policy.version).set(1)
+    parts.metrics.build_info.labels(_version(), policy.version, ENGINE).set(1)
     tune_consumer(app)
     install_agents(parts)
     install_web(parts)

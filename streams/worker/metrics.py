@@ -190,8 +190,8 @@ class DomainMetrics:
             ),
             build_info=Gauge(
                 "creditstream_build_info",
-                "Always 1: the running creditstream version and policy version",
-                ["version", "policy_version"],
+                "Always 1: the running creditstream version, policy version and engine (compiled or python)",
+                ["version", "policy_version", "engine"],
                 registry=registry,
             ),
             rebalances=Counter(

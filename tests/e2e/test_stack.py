@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -26,6 +27,7 @@ BOOTSTRAP = os.environ.get("CREDITSTREAM_E2E_BOOTSTRAP", "")
 WORKER_URL = os.environ.get("CREDITSTREAM_E2E_WORKER_URL", "").rstrip("/")
 TOKEN = os.environ.get("CREDITSTREAM_E2E_TOKEN", "")
 PREFIX = os.environ.get("CREDITSTREAM_E2E_TOPIC_PREFIX", "")
+ENGINE = os.environ.get("CREDITSTREAM_E2E_ENGINE", "")  # the engine the worker must run, when set
 pytestmark = pytest.mark.skipif(
     not (BOOTSTRAP and WORKER_URL), reason="needs a running stack: CREDITSTREAM_E2E_BOOTSTRAP and _WORKER_URL"
 )
@@ -71,6 +73,18 @@ def purchase(user_id: str, amount: str) -> dict[str, Any]:
 def test_the_worker_is_ready() -> None:
     status, body = call("/ready")
     assert status == 200 and body["ready"], body
+
+
+def test_the_worker_runs_the_engine_it_should() -> None:
+    """The image compiles the engine and adopts the build (deploy/Dockerfile): compose's test
+    profile expects ``compiled``."""
+    request = urllib.request.Request(WORKER_URL + "/metrics")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        metrics = response.read().decode()
+    engines = re.findall(r'^creditstream_build_info\{[^}]*engine="([a-z]+)"', metrics, re.MULTILINE)
+    assert engines in (["compiled"], ["python"]), metrics[-2000:]
+    if ENGINE:
+        assert engines == [ENGINE]
 
 
 def test_a_checkout_gets_its_decision_in_python(user: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.engine import ENGINE
 from streams.testing import LocalWorker
 
 pytestmark = pytest.mark.broker
@@ -34,6 +35,7 @@ def test_the_e2e_suite_passes_against_a_running_worker(bootstrap: str, tmp_path:
                 "CREDITSTREAM_E2E_WORKER_URL": f"http://127.0.0.1:{worker.port}",
                 "CREDITSTREAM_E2E_TOKEN": token,
                 "CREDITSTREAM_E2E_TOPIC_PREFIX": worker.prefix,
+                "CREDITSTREAM_E2E_ENGINE": ENGINE,  # the worker runs in this environment
             },
             capture_output=True,
             text=True,
@@ -43,4 +45,4 @@ def test_the_e2e_suite_passes_against_a_running_worker(bootstrap: str, tmp_path:
     finally:
         worker.stop()
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
-    assert "4 passed" in ran.stdout, ran.stdout[-2000:]
+    assert "5 passed" in ran.stdout, ran.stdout[-2000:]

@@ -23,6 +23,7 @@ from kafka import KafkaConsumer
 
 from schemas.producer import CreditEventProducer
 from schemas.topics import DEAD_LETTER, DECISIONS, EVENTS, SHADOW_DECISIONS, TRANSACTIONS
+from streams.engine import ENGINE
 from streams.explain.texts import text_of
 from streams.policy import DEFAULT_POLICY_PATH, default_policy
 from streams.tools.simulate import Simulation
@@ -249,9 +250,8 @@ def test_web_endpoints_and_metrics_answer_as_documented(worker: Worker, tmp_path
     # Only creditstream's own metrics: faust's sensor (20-25% of throughput) is not installed.
     assert "faust_" not in after
     version = default_policy().version
-    assert re.search(rf'creditstream_build_info{{policy_version="{version}",version="[^"]+"}} 1\.0', after), (
-        after
-    )
+    build = rf'creditstream_build_info{{engine="{ENGINE}",policy_version="{version}",version="[^"]+"}} 1\.0'
+    assert re.search(build, after), after
 
 
 def test_a_restart_with_its_state_wiped_recovers_and_applies_nothing_twice(

@@ -61,6 +61,7 @@ def test_the_ui_and_test_profiles_are_wired_to_the_stack() -> None:
     assert env["CREDITSTREAM_E2E_BOOTSTRAP"] == "kafka:19092"
     assert env["CREDITSTREAM_E2E_WORKER_URL"] == "http://worker:6066"
     assert env["CREDITSTREAM_E2E_TOKEN"] == services["worker"]["environment"]["CREDITSTREAM_API_TOKEN"]
+    assert env["CREDITSTREAM_E2E_ENGINE"] == "compiled"  # the image adopts a compiled build
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "FROM worker AS e2e" in dockerfile and 'CMD ["tests/e2e", "-v"]' in dockerfile
     assert dockerfile.rstrip().endswith("FROM worker")  # a plain build gives the worker image

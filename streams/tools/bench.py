@@ -459,7 +459,7 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "p99_ms": latency.details["p99_ms"],
         "steady_cpu": latency.details.get("cpu"),  # the cores busy and stolen meanwhile
         "machine": _machine(),
-        # Where the broker keeps its data moves the latency figures (README, Performance).
+        # Where the broker keeps its data moves the latency figures (docs/performance.md).
         "broker_storage": details.get("broker_storage"),
         "versions": _versions(),
         "results": [asdict(throughput), asdict(latency)],

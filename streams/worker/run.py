@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.engine import ENGINE
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
+from streams.tools.timeline import record_timeline
 from streams.worker.app import create_app
 from streams.worker.process import CreditWorker
 
@@ -66,6 +69,9 @@ def _check_state_dir(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
+    timeline = os.environ.get("CREDITSTREAM_TIMELINE", "").strip()
+    if timeline:  # diagnosis: where records wait (streams.tools.timeline)
+        record_timeline(Path(timeline))
     prepared = prepare(settings)
     policy, challenger = prepared.policy, prepared.challenger
     parts = create_app(settings, policy, challenger)

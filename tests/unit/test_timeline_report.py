@@ -1,0 +1,43 @@
+"""The timeline report: for the slowest records, the wait until their fetch came back to the main
+thread, and how long the main thread was idle during their wait."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.tools.timeline import tail_report
+
+
+def test_the_slowest_records_waits_are_split_at_their_fetch_and_the_idle_time_within_them_is_summed() -> None:
+    # 99 quick records (10 ms each), then one slow one: stamped at 100.0, its fetch came back at
+    # 100.08, the agent took it at 100.1; the loop was idle 100.0-100.01 and 100.09-100.2.
+    quick = [[99.0 + n / 100, 99.0 + n / 100 + 0.01] for n in range(99)]
+    rows = [
+        ["idle", 100.0, 100.01],
+        ["idle", 100.09, 100.2],
+        ["idle", 5.0, 6.0],  # long before: counts only towards the idle share
+        ["fetch", 99.0, 100.08, 3, 99.99, 100.0],
+        ["fetch", 98.0, 99.0, 99, 99.0, 108.0],  # returned before the slow record was stamped
+        ["batch", 99.99, 100.0, 100.0, 100.0, quick],
+        ["batch", 100.1, 100.2, 100.3, 100.4, [[100.0, 100.1]]],
+    ]
+    report = tail_report(rows)
+    assert report["records"] == 100
+    assert report["p50_ms"] == pytest.approx(10.0)
+    assert report["tail_records"] == 1
+    assert report["tail_wait_mean_ms"] == pytest.approx(100.0)
+    assert report["tail_until_fetch_returned_mean_ms"] == pytest.approx(80.0)
+    assert report["tail_main_idle_mean_ms"] == pytest.approx(20.0)  # 10 ms, then 10 of the last 110
+    # From the first record's stamp (99.0) to the last taken (100.1): 20 ms idle of 1.1 s.
+    assert report["main_idle_share"] == pytest.approx(0.02 / 1.1, abs=0.0005)
+
+
+def test_last_seconds_keeps_only_the_recordings_last_batches() -> None:
+    rows = [
+        ["batch", 10.0, 10.1, 10.2, 10.3, [[5.0, 10.0]]],  # a backlog's 5 s wait
+        ["batch", 100.0, 100.1, 100.2, 100.3, [[99.99, 100.0]]],
+    ]
+    assert tail_report(rows)["p99_ms"] == pytest.approx(5000.0)
+    steady = tail_report(rows, last_seconds=20)
+    assert steady["records"] == 1 and steady["p99_ms"] == pytest.approx(10.0)
+    assert tail_report([])["records"] == 0

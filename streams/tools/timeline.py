@@ -10,16 +10,18 @@ second:
 - ``["batch", began, sent, acked, written, [[timestamp, taken], ...]]``: each batch the agent
   handled, with each record's Kafka timestamp and the moment the agent took it in.
 
-Times are epoch seconds. ``python -m streams.tools.timeline FILE [--last SECONDS]`` reports, for the slowest
-records, how long they waited before the agent took them, how much of that went by before the
-fetch that carried them came back to the main thread, and how long the main thread was idle
-meanwhile: a tail with an idle loop waits on Kafka, a tail with a busy one on the worker itself.
+Times are epoch seconds; what is left is written when the process exits.
+``python -m streams.tools.timeline FILE [--last SECONDS]`` reports, for the slowest records, how
+long they waited before the agent took them, how much of that went by before the fetch that
+carried them came back to the main thread, and how long the main thread was idle meanwhile: a
+tail with an idle loop waits on Kafka, a tail with a busy one on the worker itself.
 Recording costs the worker a little; it is for diagnosis, not for production.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import bisect
 import collections
 import json
@@ -44,7 +46,7 @@ FLUSH_EVERY_SECONDS: Final = 1.0
 
 def record_timeline(path: Path) -> None:
     """Start recording this process's timeline into ``path`` (call before the event loop starts)."""
-    rows: collections.deque[list[Any]] = collections.deque()  # appended by two threads, drained by a third
+    rows: collections.deque[list[Any]] = collections.deque()  # appended on the main thread, drained below
     main_thread = threading.main_thread().ident
     selector_class: Any = selectors.DefaultSelector
     select = selector_class.select
@@ -82,15 +84,22 @@ def record_timeline(path: Path) -> None:
     AIOKafkaConsumerThread.getmany = timed_getmany  # type: ignore[method-assign]
     DomainMetrics.observe_batch = timed_batch  # type: ignore[method-assign]
 
+    lock = threading.Lock()  # the flusher and the exit hook take turns
+
     def flush() -> None:
-        while True:
-            time.sleep(FLUSH_EVERY_SECONDS)
+        with lock:
             taken = [rows.popleft() for _ in range(len(rows))]
             if taken:
                 with path.open("a") as out:
                     out.writelines(json.dumps(row) + "\n" for row in taken)
 
-    threading.Thread(target=flush, name="timeline", daemon=True).start()
+    def flush_every_second() -> None:
+        while True:
+            time.sleep(FLUSH_EVERY_SECONDS)
+            flush()
+
+    atexit.register(flush)  # the last second's rows, when the worker stops
+    threading.Thread(target=flush_every_second, name="timeline", daemon=True).start()
 
 
 def tail_report(

@@ -45,7 +45,9 @@ FLUSH_EVERY_SECONDS: Final = 1.0
 
 
 def record_timeline(path: Path) -> None:
-    """Start recording this process's timeline into ``path`` (call before the event loop starts)."""
+    """Start recording this process's timeline into ``path`` (call before the event loop starts).
+    Raises OSError, before anything is patched, when ``path`` cannot be appended to."""
+    path.open("a").close()
     rows: collections.deque[list[Any]] = collections.deque()  # appended on the main thread, drained below
     main_thread = threading.main_thread().ident
     selector_class: Any = selectors.DefaultSelector

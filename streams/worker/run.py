@@ -71,7 +71,12 @@ def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
     timeline = os.environ.get("CREDITSTREAM_TIMELINE", "").strip()
     if timeline:  # diagnosis: where records wait (streams.tools.timeline)
-        record_timeline(Path(timeline))
+        try:
+            record_timeline(Path(timeline))
+        except OSError as exc:
+            raise SettingsError(
+                f"CREDITSTREAM_TIMELINE={timeline!r} cannot be written: {exc.strerror or exc}"
+            ) from None
     prepared = prepare(settings)
     policy, challenger = prepared.policy, prepared.challenger
     parts = create_app(settings, policy, challenger)

@@ -191,6 +191,17 @@ def test_an_unwritable_state_directory_is_one_line_at_start(tmp_path: Path) -> N
     ), lines
 
 
+def test_a_timeline_file_that_cannot_be_written_is_one_line_at_start(tmp_path: Path) -> None:
+    where = tmp_path / "no-such-directory" / "timeline.jsonl"
+    code, lines = worker_without_a_broker(
+        tmp_path, CREDITSTREAM_STATE_DIR=str(tmp_path / "state"), CREDITSTREAM_TIMELINE=str(where)
+    )
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith(
+        f"creditstream: CREDITSTREAM_TIMELINE={str(where)!r} cannot be written:"
+    ), lines
+
+
 def test_created_topics_keep_the_lenders_records_for_the_configured_retention(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

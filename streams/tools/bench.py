@@ -33,6 +33,7 @@ from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
 from streams.tools.contract_floor import run_contract_floor
 from streams.tools.faust_floor import run_faust_floor
+from streams.tools.latencies import latency_windows, percentile
 from streams.tools.machine import cpu_shares, machine_description, read_cpu_times
 from streams.tools.paced import send_paced
 from streams.tools.passthrough import run_passthrough
@@ -47,7 +48,6 @@ __all__ = [
     "bench_replay",
     "bench_worker",
     "ensure_simulated_log",
-    "percentile",
     "summary_document",
     "wait_for_count",
     "write_results",
@@ -342,7 +342,8 @@ def _bench_worker(
     finally:
         for worker in running:
             worker.stop()
-    latencies = _decision_latencies(bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady})
+    sent_and_latency = _decision_latencies(bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady})
+    latencies = sorted(latency for _, latency in sent_and_latency)
     latency = BenchResult(
         "worker-latency", len(steady), send_seconds, len(steady) / send_seconds,
         {
@@ -357,6 +358,9 @@ def _bench_worker(
             # waits before its batch (intake: Kafka and faust; batch_wait: behind the batch
             # before), then its batch's phases (process, acks, writes).
             "stages": stages,
+            # Per 10 s of sending: a tail spread over the run is the worker's cost per record,
+            # one in a few windows is a stall to find (streams.tools.latencies).
+            "windows": latency_windows(sent_and_latency),
             "cpu": steady_cpu,  # all the machine's cores while the events were sent
         },
     )  # fmt: skip
@@ -514,8 +518,9 @@ def backlog_measured(backlog: int, applied_at_start: int) -> int:
     return backlog - applied_at_start
 
 
-def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> list[int]:
-    """Milliseconds from each request's record timestamp to its decision's record timestamp."""
+def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> list[tuple[int, int]]:
+    """Per decision, its request's record timestamp and the milliseconds from there to the
+    decision's record timestamp, in the order the decisions were written."""
     requested: dict[str, int] = {}
     for record in read_records(bootstrap, prefix + EVENTS.name):
         event_id = orjson.loads(record.value)["event_id"]
@@ -526,15 +531,8 @@ def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> l
         decision = orjson.loads(record.value)
         sent = requested.get(decision["request_event_id"])
         if sent is not None:
-            latencies.append(record.timestamp - sent)
-    return sorted(latencies)
-
-
-def percentile(values: list[int], fraction: float) -> int:
-    """The value at ``fraction`` of sorted ``values`` (0 for none)."""
-    if not values:
-        return 0
-    return values[min(len(values) - 1, int(fraction * len(values)))]
+            latencies.append((sent, record.timestamp - sent))
+    return latencies
 
 
 def _count_lines(path: Path) -> int:

@@ -8,13 +8,16 @@ second:
 - ``["fetch", called, returned, records, oldest, newest]``: each faust ``getmany`` that brought
   records, with the oldest and newest of their Kafka timestamps;
 - ``["batch", began, sent, acked, written, [[timestamp, taken], ...]]``: each batch the agent
-  handled, with each record's Kafka timestamp and the moment the agent took it in.
+  handled, with each record's Kafka timestamp and the moment the agent took it in;
+- ``["gc", start, end, generation]``: each run of Python's cycle collector, which stops every
+  thread of the process while it runs.
 
 Times are epoch seconds; what is left is written when the process exits.
 ``python -m streams.tools.timeline FILE [--last SECONDS]`` reports, for the slowest records, how
 long they waited before the agent took them, how much of that went by before the fetch that
-carried them came back to the main thread, and how long the main thread was idle meanwhile: a
-tail with an idle loop waits on Kafka, a tail with a busy one on the worker itself.
+carried them came back to the main thread, how long the main thread was idle meanwhile, and how
+long the cycle collector ran meanwhile: a tail with an idle loop waits on Kafka, a tail with a
+busy one on the worker itself, and of that, the collector's share is the garbage's.
 Recording costs the worker a little; it is for diagnosis, not for production.
 """
 
@@ -24,12 +27,13 @@ import argparse
 import atexit
 import bisect
 import collections
+import gc
 import json
 import selectors
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,7 +41,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams.worker.metrics import DomainMetrics
 
-__all__ = ["record_timeline", "tail_report"]
+__all__ = ["collection_recorder", "record_timeline", "tail_report"]
 
 _Phases = tuple[float, float, float, float]  # a batch's began, sent, acked, written
 IDLE_AT_LEAST_SECONDS: Final = 0.0005
@@ -48,7 +52,8 @@ def record_timeline(path: Path) -> None:
     """Start recording this process's timeline into ``path`` (call before the event loop starts).
     Raises OSError, before anything is patched, when ``path`` cannot be appended to."""
     path.open("a").close()
-    rows: collections.deque[list[Any]] = collections.deque()  # appended on the main thread, drained below
+    # Appended on the main thread (a collection: on whichever thread ran it), drained below.
+    rows: collections.deque[list[Any]] = collections.deque()
     main_thread = threading.main_thread().ident
     selector_class: Any = selectors.DefaultSelector
     select = selector_class.select
@@ -82,6 +87,7 @@ def record_timeline(path: Path) -> None:
         rows.append(["batch", *phases, records])
         observe_batch(self, batch, phases)
 
+    gc.callbacks.append(collection_recorder(rows.append))
     selector_class.select = timed_select
     AIOKafkaConsumerThread.getmany = timed_getmany  # type: ignore[method-assign]
     DomainMetrics.observe_batch = timed_batch  # type: ignore[method-assign]
@@ -104,13 +110,27 @@ def record_timeline(path: Path) -> None:
     threading.Thread(target=flush_every_second, name="timeline", daemon=True).start()
 
 
+def collection_recorder(append: Callable[[list[Any]], None]) -> Callable[[str, dict[str, Any]], None]:
+    """A ``gc.callbacks`` entry that appends ``["gc", start, end, generation]`` per collection."""
+    began = [0.0]
+
+    def on_collection(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[0] = time.time()
+        else:
+            append(["gc", began[0], time.time(), info["generation"]])
+
+    return on_collection
+
+
 def tail_report(
     rows: Sequence[Sequence[Any]], slowest: float = 0.01, last_seconds: float | None = None
 ) -> dict[str, Any]:
     """Where the slowest ``slowest`` share of records spent their wait before the agent took them;
     with ``last_seconds``, of the batches that began in the recording's last seconds only (a
     bench's steady phase, without the backlog before it)."""
-    idle = sorted((row[1], row[2]) for row in rows if row[0] == "idle")
+    idle = _Intervals(row[1:3] for row in rows if row[0] == "idle")
+    collections_run = _Intervals(row[1:3] for row in rows if row[0] == "gc")
     # (returned, oldest, newest) of each fetch
     fetches: list[tuple[float, float, float]] = sorted(
         (row[2], row[4], row[5]) for row in rows if row[0] == "fetch"
@@ -124,16 +144,6 @@ def tail_report(
     )
     if not waits:
         return {"records": 0}
-    idle_starts = [start for start, _ in idle]
-
-    def idle_within(start: float, end: float) -> float:
-        at = max(0, bisect.bisect_left(idle_starts, start) - 1)
-        seconds = 0.0
-        while at < len(idle) and idle[at][0] < end:
-            seconds += max(0.0, min(end, idle[at][1]) - max(start, idle[at][0]))
-            at += 1
-        return seconds
-
     returns = [returned for returned, _, _ in fetches]
 
     def fetch_returned(stamp: float) -> float | None:
@@ -154,6 +164,9 @@ def tail_report(
     def mean(values: Sequence[float]) -> float | None:
         return round(1000 * sum(values) / len(values), 1) if values else None
 
+    def share(intervals: _Intervals) -> float | None:
+        return round(intervals.within(*span) / (span[1] - span[0]), 3) if span[1] > span[0] else None
+
     return {
         "records": len(waits),
         "p50_ms": round(1000 * waits[len(waits) // 2][0], 1),
@@ -161,9 +174,32 @@ def tail_report(
         "tail_records": len(tail),
         "tail_wait_mean_ms": mean([wait for wait, _, _ in tail]),
         "tail_until_fetch_returned_mean_ms": mean(before_fetch),
-        "tail_main_idle_mean_ms": mean([idle_within(stamp, taken) for _, stamp, taken in tail]),
-        "main_idle_share": round(idle_within(*span) / (span[1] - span[0]), 3) if span[1] > span[0] else None,
+        "tail_main_idle_mean_ms": mean([idle.within(stamp, taken) for _, stamp, taken in tail]),
+        "tail_collector_mean_ms": mean([collections_run.within(stamp, taken) for _, stamp, taken in tail]),
+        "main_idle_share": share(idle),
+        "collector_share": share(collections_run),
+        "collector_longest_ms": collections_run.longest_ms(),
     }
+
+
+class _Intervals:
+    """(start, end) intervals of the timeline, e.g. the loop's idle waits, that do not overlap."""
+
+    def __init__(self, intervals: Iterable[Sequence[float]]) -> None:
+        self.spans = sorted((start, end) for start, end in intervals)
+        self.starts = [start for start, _ in self.spans]
+
+    def within(self, start: float, end: float) -> float:
+        """Seconds of the intervals that fall between ``start`` and ``end``."""
+        at = max(0, bisect.bisect_left(self.starts, start) - 1)
+        seconds = 0.0
+        while at < len(self.spans) and self.spans[at][0] < end:
+            seconds += max(0.0, min(end, self.spans[at][1]) - max(start, self.spans[at][0]))
+            at += 1
+        return seconds
+
+    def longest_ms(self) -> float | None:
+        return round(1000 * max(end - start for start, end in self.spans), 1) if self.spans else None
 
 
 def main(argv: Sequence[str]) -> int:

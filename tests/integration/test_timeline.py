@@ -40,7 +40,8 @@ def test_a_worker_records_its_timeline_and_the_report_reads_it(bootstrap: str, t
     finally:
         worker.stop()
     kinds = {json.loads(line)[0] for line in timeline.read_text().splitlines()}
-    assert kinds == {"idle", "fetch", "batch"}
+    # The cycle collector may or may not have run in so short a life.
+    assert {"idle", "fetch", "batch"} <= kinds <= {"idle", "fetch", "batch", "gc"}
     report = subprocess.run(
         [sys.executable, "-m", "streams.tools.timeline", str(timeline)],
         capture_output=True, text=True, check=True, timeout=60,
@@ -51,6 +52,7 @@ def test_a_worker_records_its_timeline_and_the_report_reads_it(bootstrap: str, t
     assert figures["tail_records"] == len(lines) - int(len(lines) * 0.99)
     assert figures["tail_until_fetch_returned_mean_ms"] is not None
     assert 0 < figures["main_idle_share"] <= 1
+    assert 0 <= figures["collector_share"] < 1
 
 
 def _taken(timeline: Path) -> int:

@@ -3,9 +3,12 @@ thread, and how long the main thread was idle during their wait."""
 
 from __future__ import annotations
 
+import gc
+from typing import Any
+
 import pytest
 
-from streams.tools.timeline import tail_report
+from streams.tools.timeline import collection_recorder, tail_report
 
 
 def test_the_slowest_records_waits_are_split_at_their_fetch_and_the_idle_time_within_them_is_summed() -> None:
@@ -20,6 +23,8 @@ def test_the_slowest_records_waits_are_split_at_their_fetch_and_the_idle_time_wi
         ["fetch", 98.0, 99.0, 99, 99.0, 108.0],  # returned before the slow record was stamped
         ["batch", 99.99, 100.0, 100.0, 100.0, quick],
         ["batch", 100.1, 100.2, 100.3, 100.4, [[100.0, 100.1]]],
+        ["gc", 100.02, 100.05, 1],  # during the slow record's wait
+        ["gc", 99.5, 99.51, 0],  # during no tail record's wait
     ]
     report = tail_report(rows)
     assert report["records"] == 100
@@ -30,6 +35,9 @@ def test_the_slowest_records_waits_are_split_at_their_fetch_and_the_idle_time_wi
     assert report["tail_main_idle_mean_ms"] == pytest.approx(20.0)  # 10 ms, then 10 of the last 110
     # From the first record's stamp (99.0) to the last taken (100.1): 20 ms idle of 1.1 s.
     assert report["main_idle_share"] == pytest.approx(0.02 / 1.1, abs=0.0005)
+    assert report["tail_collector_mean_ms"] == pytest.approx(30.0)
+    assert report["collector_share"] == pytest.approx(0.04 / 1.1, abs=0.0005)
+    assert report["collector_longest_ms"] == pytest.approx(30.0)
 
 
 def test_last_seconds_keeps_only_the_recordings_last_batches() -> None:
@@ -41,3 +49,18 @@ def test_last_seconds_keeps_only_the_recordings_last_batches() -> None:
     steady = tail_report(rows, last_seconds=20)
     assert steady["records"] == 1 and steady["p99_ms"] == pytest.approx(10.0)
     assert tail_report([])["records"] == 0
+
+
+def test_each_collection_is_recorded_with_its_generation_and_how_long_it_ran() -> None:
+    rows: list[list[Any]] = []
+    recorder = collection_recorder(rows.append)
+    gc.callbacks.append(recorder)
+    try:
+        gc.collect(1)
+    finally:
+        gc.callbacks.remove(recorder)
+    assert [row[0] for row in rows] == ["gc"]
+    _, start, end, generation = rows[0]
+    assert generation == 1
+    assert 0 <= end - start < 5
+    assert tail_report([["batch", 1.0, 1.0, 1.0, 1.0, [[0.5, 1.0]]]])["collector_longest_ms"] is None

@@ -16,8 +16,8 @@ Times are epoch seconds; what is left is written when the process exits.
 ``python -m streams.tools.timeline FILE [--last SECONDS]`` reports, for the slowest records, how
 long they waited before the agent took them, how much of that went by before the fetch that
 carried them came back to the main thread, how long the main thread was idle meanwhile, and how
-long the cycle collector ran meanwhile: a tail with an idle loop waits on Kafka, a tail with a
-busy one on the worker itself, and of that, the collector's share is the garbage's.
+long the cycle collector ran meanwhile: a tail with an idle loop waits on Kafka, one with a busy
+loop on the worker itself, and the collector's part of that on the garbage the worker makes.
 Recording costs the worker a little; it is for diagnosis, not for production.
 """
 

@@ -83,6 +83,11 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "batch's changelog writes (about 3 KB a user) then go out without waiting. Keep it under the "
         "topics' max.message.bytes (Kafka's default: 1 MB)",
     ),
+    "CREDITSTREAM_TIMELINE": (
+        "",
+        "diagnosis only: a file the worker appends its main thread's timeline to "
+        "(streams.tools.timeline); none when empty",
+    ),
 }
 
 N = TypeVar("N", int, float)
@@ -125,6 +130,7 @@ class Settings:
     state_cache_users: int = 10_000
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 512 * 1024
+    timeline_path: Path | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +203,7 @@ class Settings:
                 16 * 1024,
                 64 * 1024 * 1024,
             ),
+            timeline_path=Path(get("CREDITSTREAM_TIMELINE")) if get("CREDITSTREAM_TIMELINE") else None,
         )
 
     def check_web_exposure(self) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.engine import ENGINE
@@ -69,13 +67,13 @@ def _check_state_dir(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
-    timeline = os.environ.get("CREDITSTREAM_TIMELINE", "").strip()
-    if timeline:  # diagnosis: where records wait (streams.tools.timeline)
+    timeline = settings.timeline_path
+    if timeline is not None:  # diagnosis: where records wait (streams.tools.timeline)
         try:
-            record_timeline(Path(timeline))
+            record_timeline(timeline)
         except OSError as exc:
             raise SettingsError(
-                f"CREDITSTREAM_TIMELINE={timeline!r} cannot be written: {exc.strerror or exc}"
+                f"CREDITSTREAM_TIMELINE={str(timeline)!r} cannot be written: {exc.strerror or exc}"
             ) from None
     prepared = prepare(settings)
     policy, challenger = prepared.policy, prepared.challenger

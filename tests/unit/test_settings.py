@@ -191,6 +191,13 @@ def test_an_unwritable_state_directory_is_one_line_at_start(tmp_path: Path) -> N
     ), lines
 
 
+def test_the_timeline_is_off_unless_a_file_is_named(tmp_path: Path) -> None:
+    assert Settings.from_environment({}).timeline_path is None
+    assert Settings.from_environment({"CREDITSTREAM_TIMELINE": "  "}).timeline_path is None
+    where = tmp_path / "timeline.jsonl"
+    assert Settings.from_environment({"CREDITSTREAM_TIMELINE": str(where)}).timeline_path == where
+
+
 def test_a_timeline_file_that_cannot_be_written_is_one_line_at_start(tmp_path: Path) -> None:
     where = tmp_path / "no-such-directory" / "timeline.jsonl"
     code, lines = worker_without_a_broker(

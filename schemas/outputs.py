@@ -102,6 +102,9 @@ Apr = Annotated[
 ]
 
 
+ScoreModel = Literal["consumer", "merchant"]
+
+
 class _Output(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -122,16 +125,24 @@ class Decision(_Output):
     apr: Apr = Field(description='"0" for bnpl.')
     term_months: int | None = Field(description="null for bnpl.")
     reasons: list[Reason] = Field(description="Empty only for a full approval.")
-    score: int
+    score: int | None = Field(
+        description="The score of score_model at decision time, within that model's range (350-950 in "
+        "the shipped policies); null when the user has no score from that model (a consumer asking "
+        "for business_loan, which the merchant model scores). Decisions written before creditstream 0.2 "
+        "carried 0 there: read 0 as null."
+    )
+    score_model: ScoreModel = Field(
+        "consumer",
+        description="Which model's score sized and priced this product: consumer (bnpl, cash_loan, "
+        "installment_loan) or merchant (business_loan). Added within schema 1; absent in decisions "
+        "written before creditstream 0.2, where the product says it.",
+    )
     limit: Amount = Field(description="The product limit this decision was taken against.")
     available_after: Amount = Field(
         description="limit minus the product's outstanding after this decision, >= 0."
     )
     decided_at: AwareDatetime = Field(description="The request's occurred_at.")
     policy_version: str
-
-
-ScoreModel = Literal["consumer", "merchant"]
 
 
 class ScoreChanged(_Output):
@@ -175,7 +186,8 @@ class Offer(_Output):
     product: Product
     state: OfferState = Field(
         description="offered; not_offered (not eligible, thin file, score or sales too low, closed); "
-        "suspended (frozen, past due, non-performing, cooling off): offered again when that ends."
+        "suspended (frozen, past due, non-performing, cooling off, or a score below the product's "
+        "minimum while a limit is held): offered again when that ends."
     )
     limit: Amount
     reasons: list[Reason] = Field(description="Why not offered or suspended; empty when offered.")

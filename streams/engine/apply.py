@@ -16,7 +16,7 @@ import hashlib
 import uuid
 from bisect import insort
 from datetime import date, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -38,7 +38,7 @@ from schemas.events import (
 )
 from schemas.money import fen_to_yuan
 from schemas.outputs import Decision, LimitChanged, Offer, OfferChanged, Reason, ScoreChanged, ScoreModel
-from streams.engine.decisions import DecisionResult, available, decide, score_for
+from streams.engine.decisions import DecisionResult, available, decide, decision_score
 from streams.engine.features import (
     add_to_window,
     day_in,
@@ -194,7 +194,9 @@ def apply(state: UserState | None, event: Event, policy: Policy, *, owned: bool 
     event_id = event.event_id  # each read of an event's field is a pydantic attribute read
     if state is not None and event_id in state.seen:
         stored = state.decisions.get(event_id)
-        replayed: list[EngineOutput] = [_stored_decision(state.user_id, event_id, stored)] if stored else []
+        replayed: list[EngineOutput] = (
+            [_stored_decision(state.user_id, event_id, stored, policy)] if stored else []
+        )
         return Applied(state, replayed, duplicate=True)
 
     if state is None:
@@ -342,7 +344,7 @@ def _handle_request(
             state.spend = add_to_window(state, state.spend, day, result.approved, policy)
             _remember_purchase(state, event_id, (result.approved, 0, 1, day), policy)
     available_after = available(state, product, result.limit, policy)
-    score_now = score_for(state, product, policy)
+    score_now = decision_score(state, product, policy)
     decided_at = event.occurred_at
     stored = _store_decision(product, amount, decided_at, term, result, available_after, score_now, view)
     state.decisions = dict(state.decisions)  # shared with the state it was copied from
@@ -361,6 +363,7 @@ def _handle_request(
         term_months=term,
         reasons=result.reasons,
         score=score_now,
+        score_model=view.products[product].model,
         limit=result.limit,
         available_after=available_after,
         decided_at=decided_at,
@@ -382,7 +385,7 @@ def _store_decision(
     term: int | None,
     result: DecisionResult,
     available_after: int,
-    score_now: int,
+    score_now: int | None,
     view: PolicyView,
 ) -> StoredDecision:
     return (
@@ -401,7 +404,7 @@ def _store_decision(
     )
 
 
-def _stored_decision(user_id: str, event_id: str, stored: StoredDecision) -> Decision:
+def _stored_decision(user_id: str, event_id: str, stored: StoredDecision, policy: Policy) -> Decision:
     """A kept decision, rebuilt (and validated) for re-emission on a redelivered request."""
     (product, outcome, requested, approved, apr, term_months, reasons, score, limit, available_after,
      decided_at, policy_version) = stored  # fmt: skip
@@ -417,7 +420,8 @@ def _stored_decision(user_id: str, event_id: str, stored: StoredDecision) -> Dec
             "apr": apr,
             "term_months": term_months,
             "reasons": list(reasons),
-            "score": score,
+            "score": score or None,  # a state kept by creditstream 0.1 stored "no score" as 0
+            "score_model": policy_view(policy).products[cast(Product, product)].model,
             "limit": limit,
             "available_after": available_after,
             "decided_at": decided_at,

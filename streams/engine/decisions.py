@@ -19,7 +19,7 @@ from streams.engine.state import UserState
 from streams.engine.view import policy_view
 from streams.policy import Policy
 
-__all__ = ["DecisionResult", "available", "decide", "personal_loan_headroom", "score_for"]
+__all__ = ["DecisionResult", "available", "decide", "decision_score", "personal_loan_headroom", "score_for"]
 
 
 class DecisionResult:
@@ -62,6 +62,14 @@ def available(state: UserState, product: Product, limit: int, policy: Policy) ->
 def score_for(state: UserState, product: Product, policy: Policy) -> int:
     """The score that sizes and prices the product: its model's (merchant for business_loan)."""
     return state.merchant_score if policy_view(policy).products[product].model == "merchant" else state.score
+
+
+def decision_score(state: UserState, product: Product, policy: Policy) -> int | None:
+    """The score a decision reports: its model's, or None where the user has none from that model
+    (a consumer asking for business_loan). 0 would read as a score far below the model's range."""
+    if policy_view(policy).products[product].model == "merchant" and state.segment != "merchant":
+        return None
+    return score_for(state, product, policy)
 
 
 def decide(

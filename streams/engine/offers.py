@@ -2,7 +2,8 @@
 
 ``not_offered`` is structural (closed, not eligible, a thin file, a score or sales too low);
 ``suspended`` is a temporary stop on something the user would otherwise have (frozen, past due,
-non-performing, cooling off), lifted when it ends. Decisions decline with the same reasons, so
+non-performing, cooling off, a score fallen below the product's minimum while a limit is held),
+lifted when it ends. Decisions decline with the same reasons, so
 what a user is told about a product and what a request for it gets agree.
 """
 
@@ -54,6 +55,7 @@ def compute_offers(state: UserState, limits: list[Limit], policy: Policy) -> lis
         cured,
         local_day(state.clock, policy) if cured >= 0 else -1,
         tuple(limits),
+        _below_minimum(state, policy),
     )
     own = state.offers_memo  # this user's last (policy, key, offers): the usual hit
     if own and own[0] is policy and own[1] == key:
@@ -89,7 +91,26 @@ def _offer(state: UserState, product: Product, limit: Limit, policy: Policy) -> 
     amount, reason = limit
     if amount == 0:
         return ["not_offered", [str(_ZERO_LIMIT_REASON.get(reason, Reason.SCORE_TOO_LOW))]]
+    if _score(state, rules.model) < rules.min_score:
+        # A limit held from a higher score (limits fall only on risk signals, and under a policy
+        # that scores utilisation a fall can come from drawing the line as offered) lends nothing
+        # while the score is below the product's minimum: what is owed stays owed, and the held
+        # limit comes back when the score does.
+        return ["suspended", [str(Reason.SCORE_TOO_LOW)]]
     return ["offered", []]
+
+
+def _score(state: UserState, model: str) -> int:
+    return state.merchant_score if model == "merchant" else state.score
+
+
+def _below_minimum(state: UserState, policy: Policy) -> int:
+    """Which products' model scores are below their minimum, as bits (a memo key)."""
+    bits = 0
+    for index, rules in enumerate(policy_view(policy).products.values()):
+        if _score(state, rules.model) < rules.min_score:
+            bits |= 1 << index
+    return bits
 
 
 def offer_reasons(state: UserState, index: int) -> list[Reason]:

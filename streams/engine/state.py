@@ -40,12 +40,13 @@ N_PRODUCTS: Final = 4
 # us to read (compiled engine); as tuples, 7 to 10 and 28 to 33 us, and 39 fewer tracked objects.
 
 StoredDecision: TypeAlias = tuple[
-    str, str, int, int, str, "int | None", tuple[str, ...], int, int, int, str, str
+    str, str, int, int, str, "int | None", tuple[str, ...], "int | None", int, int, str, str
 ]
 """A decision kept for re-emission on a redelivered request. Immutable, so copies share it.
 
-(product, outcome, requested fen, approved fen, apr, term months, reasons, score, limit fen,
-available after fen, decided at as ISO text, policy version)."""
+(product, outcome, requested fen, approved fen, apr, term months, reasons, score (None: no score
+from the product's model; kept by creditstream 0.1 as 0), limit fen, available after fen, decided
+at as ISO text, policy version)."""
 DECISION_OUTCOME: Final = 1
 
 StoredPurchase: TypeAlias = tuple[int, int, int, int]

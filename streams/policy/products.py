@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
@@ -35,6 +36,25 @@ def _ascending(tiers: list[Any], where: str) -> None:
     scores = [t.min_score for t in tiers]
     if scores != sorted(scores) or len(set(scores)) != len(scores):
         raise ValueError(f"{where} must ascend by min_score")
+
+
+def _priced_by_risk(tiers: list[AprTier], min_score: int) -> None:
+    """Price follows risk: every score the product lends to has a tier, and a higher score never
+    pays more. A gap below the first tier once priced a 540 at the best rate (issue 36)."""
+    if not tiers:
+        return
+    if tiers[0].min_score > min_score:
+        raise ValueError(
+            f"apr_tiers start at {tiers[0].min_score}, above the product's min_score {min_score}: "
+            f"scores {min_score}..{tiers[0].min_score - 1} would have no price; "
+            f"start the first tier at {min_score} or below"
+        )
+    for lower, higher in itertools.pairwise(tiers):
+        if higher.apr > lower.apr:
+            raise ValueError(
+                f"apr_tiers: a score of {higher.min_score} would pay {higher.apr}, more than "
+                f"{lower.apr} at {lower.min_score}; rates must not rise with the score"
+            )
 
 
 class ProductPolicy(StrictModel):
@@ -88,11 +108,17 @@ class ProductPolicy(StrictModel):
             raise ValueError("partial_step and limit_step must be greater than 0")
         if bool(self.terms) != bool(self.apr_tiers):
             raise ValueError("a product with terms needs apr_tiers (and one without terms, none)")
+        _priced_by_risk(self.apr_tiers, self.min_score)
         return self
 
     def apr(self, score: int) -> Decimal:
-        """The tier APR for a score (the highest tier whose min_score the score reaches); 0 if none."""
-        rate = Decimal(0)
+        """The tier APR for a score: the highest tier whose min_score the score reaches. A score
+        below every tier pays the riskiest tier's rate, never less (0 only with no tiers at all):
+        the cheapest credit must never go to the riskiest borrowers. A loaded policy has a tier
+        at or below min_score, so an approval never needs this fallback (``_priced_by_risk``)."""
+        if not self.apr_tiers:
+            return Decimal(0)
+        rate = self.apr_tiers[0].apr
         for tier in self.apr_tiers:
             if score >= tier.min_score:
                 rate = tier.apr

@@ -109,8 +109,10 @@ class PolicyRun:
     final_merchant_scores: Counter[str] = field(default_factory=Counter)
 
     def record(self, decision: Decision, bad: bool) -> None:
-        for group in (self.overall, self.products[decision.product], self.bands[band_of(decision.score)]):
-            group.add(decision, bad)
+        self.overall.add(decision, bad)
+        self.products[decision.product].add(decision, bad)
+        if decision.score is not None:  # None: the user has no score from the product's model
+            self.bands[band_of(decision.score)].add(decision, bad)
 
     def close(self) -> None:
         """Take the final score distributions and let the states go (they are large)."""

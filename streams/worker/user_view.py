@@ -8,7 +8,7 @@ from typing import Any
 
 from schemas.events import PRODUCTS
 from schemas.money import fen_to_yuan
-from streams.engine.decisions import available, score_for
+from streams.engine.decisions import available, decision_score
 from streams.engine.state import UserState
 from streams.explain.texts import Language, text_of
 from streams.policy import Policy
@@ -30,7 +30,7 @@ def user_view(state: UserState, policy: Policy, language: Language = "en") -> di
         products[product] = {
             "offer": offer_state,
             "reasons": [{"code": code, "text": text_of("decision", code, language)} for code in reasons],
-            "score": score_for(state, product, policy),
+            "score": decision_score(state, product, policy),
             "limit": fen_to_yuan(limit),
             "outstanding": fen_to_yuan(outstanding),
             "available": fen_to_yuan(available(state, product, limit, policy)),

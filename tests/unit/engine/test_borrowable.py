@@ -21,8 +21,16 @@ INCOMES = [None, "3000", "5000", "8000", "15000", "50000"]
 # Tiers as high as a long, spotless history earns: six months of income, not the tier, then binds.
 HIGH_TIERS = {
     "products": {
-        "cash_loan": {"limit_tiers": [{"min_score": 350, "limit": 200000}], "min_score": 350},
-        "installment_loan": {"limit_tiers": [{"min_score": 350, "limit": 50000}], "min_score": 350},
+        "cash_loan": {
+            "limit_tiers": [{"min_score": 350, "limit": 200000}],
+            "min_score": 350,
+            "apr_tiers": [{"min_score": 350, "apr": "0.2400"}],
+        },
+        "installment_loan": {
+            "limit_tiers": [{"min_score": 350, "limit": 50000}],
+            "min_score": 350,
+            "apr_tiers": [{"min_score": 350, "apr": "0.1825"}],  # every score lent to has a price
+        },
     }
 }
 POLICIES = ["default", "high-tiers"]

@@ -35,8 +35,13 @@ GENEROUS = policy_with(
                 "income_multiple": "100",
                 "no_income_limit": 200000,
                 "min_score": 350,
+                "apr_tiers": [{"min_score": 350, "apr": "0.2400"}, {"min_score": 700, "apr": "0.1460"}],
             },
-            "installment_loan": {"limit_tiers": [{"min_score": 350, "limit": 50000}], "min_score": 350},
+            "installment_loan": {
+                "limit_tiers": [{"min_score": 350, "limit": 50000}],
+                "min_score": 350,
+                "apr_tiers": [{"min_score": 350, "apr": "0.1825"}],
+            },
             "bnpl": {"min_score": 350},
         }
     }

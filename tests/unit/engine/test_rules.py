@@ -188,8 +188,13 @@ GENEROUS = {
             "limit_tiers": [{"min_score": 350, "limit": 200000}],
             "income_multiple": "100",
             "min_score": 350,
+            "apr_tiers": [{"min_score": 350, "apr": "0.2400"}],
         },
-        "installment_loan": {"limit_tiers": [{"min_score": 350, "limit": 50000}], "min_score": 350},
+        "installment_loan": {
+            "limit_tiers": [{"min_score": 350, "limit": 50000}],
+            "min_score": 350,
+            "apr_tiers": [{"min_score": 350, "apr": "0.1825"}],  # every score lent to has a price
+        },
     }
 }
 
@@ -227,6 +232,7 @@ def test_unknown_income_has_the_documented_lower_cap() -> None:
 
 def test_the_apr_follows_the_score_tier_within_the_guardrails(user: Timeline) -> None:
     decision = decision_of(user.borrow("cash_loan", "1000"))
+    assert decision.score is not None
     expected = user.policy.products["cash_loan"].apr(decision.score)
     assert Decimal(decision.apr) == expected
     assert Decimal("0.073") <= Decimal(decision.apr) <= Decimal("0.24")

@@ -21,6 +21,7 @@ from kafka.producer.future import FutureRecordMetadata
 from pydantic import BaseModel, ValidationError
 
 from schemas.codec import encode, format_validation_error
+from schemas.connection import diagnose_connection
 from schemas.events import EVENT_ADAPTER, Event
 from schemas.topics import topic_for_event_type
 
@@ -43,6 +44,22 @@ class InvalidEventError(ValueError):
         super().__init__(errors)
         self.errors = errors
         self.event = event
+
+
+def _send_failure(topic: str, exc: BaseException) -> str:
+    text = f"{type(exc).__name__} {exc}"
+    if "TopicAuthorizationFailed" in text:
+        return f"this principal may not write {topic} (TopicAuthorizationFailed)"
+    if "ClusterAuthorizationFailed" in text:
+        # Kafka gives an idempotent producer its id only if it may write some topic (KIP-679).
+        return f"this principal may not write {topic}: no idempotent producer id (ClusterAuthorizationFailed)"
+    return f"sending to {topic} failed: {exc}"
+
+
+def _future_topic(future: Any) -> str:
+    """The topic a send future is for (kafka-python keeps it on the produce future)."""
+    topic_partition = getattr(getattr(future, "_produce_future", None), "topic_partition", None)
+    return str(getattr(topic_partition, "topic", "the topic"))
 
 
 class CreditEventProducer:
@@ -68,7 +85,9 @@ class CreditEventProducer:
         try:
             self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, client_id=client_id, **config)
         except KafkaError as exc:
-            raise ProducerError(f"cannot connect to Kafka at {bootstrap_servers}: {exc}") from exc
+            # kafka-python says "Unable to bootstrap" for a wrong password or CA alike: ask why.
+            reason = diagnose_connection(bootstrap_servers, config) or str(exc)
+            raise ProducerError(f"cannot connect to Kafka at {bootstrap_servers}: {reason}") from None
 
     @staticmethod
     def validate(event: Mapping[str, Any] | BaseModel) -> Event:
@@ -102,7 +121,17 @@ class CreditEventProducer:
         try:
             return self._producer.send(topic, key=user_id.encode(), value=value, headers=headers)
         except KafkaError as exc:
-            raise ProducerError(f"sending to {topic} failed: {exc}") from exc
+            raise ProducerError(_send_failure(topic, exc)) from None
+
+    def send_and_wait(
+        self, event: Mapping[str, Any] | BaseModel, timeout: float = 10.0, traceparent: str | None = None
+    ) -> Any:
+        """Send one event and wait until Kafka has it; its record metadata, or ProducerError."""
+        future = self.send(event, traceparent)
+        try:
+            return future.get(timeout=timeout)
+        except KafkaError as exc:
+            raise ProducerError(_send_failure(_future_topic(future), exc)) from None
 
     def partitions_for(self, topic: str) -> set[int] | None:
         """The partition numbers of ``topic`` (None when Kafka does not know it)."""

@@ -7,7 +7,6 @@ print one clear line and exit 2.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
@@ -42,16 +41,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def broker_or_exit() -> str:
-    """KAFKA_BOOTSTRAP_SERVERS, once a broker there answers; else exit 1 saying how to start one."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    """KAFKA_BOOTSTRAP_SERVERS, once a broker there answers (with the settings' security); else
+    exit 1 with one line saying why."""
+    from streams.kafka.permissions import KafkaAccessError, admin_client
+    from streams.kafka.settings import Settings, SettingsError
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     try:
-        KafkaAdminClient(bootstrap_servers=bootstrap).close()
-    except KafkaError as exc:
-        fail(f"no Kafka broker at {bootstrap} ({exc}); start one with deploy/kafka/start", code=1)
-    return bootstrap
+        settings = Settings.from_environment()
+        admin_client(settings).close()
+    except SettingsError as exc:
+        fail(str(exc))
+    except KafkaAccessError as exc:
+        fail(f"{exc}; a local broker: deploy/kafka/start", code=1)
+    return settings.bootstrap_servers
 
 
 def policy_or_exit(path: Path | None) -> Policy:
@@ -66,19 +68,24 @@ def worker() -> None:
     """Run the live worker (configured by environment variables: see README, Configuration)."""
     from kafka.errors import KafkaError
 
-    from streams.kafka.admin import CoPartitioningError, TopicSetupTimeoutError
+    from streams.kafka.admin import CoPartitioningError, MissingTopicsError, TopicSetupTimeoutError
+    from streams.kafka.permissions import KafkaAccessError, PermissionRefusedError, explain_kafka_failure
     from streams.kafka.settings import Settings, SettingsError
     from streams.worker.run import run_worker
 
     try:
         settings = Settings.from_environment()
         run_worker(settings)
-    except (SettingsError, PolicyError, CoPartitioningError) as exc:
+    except (SettingsError, PolicyError, CoPartitioningError, MissingTopicsError) as exc:
         fail(str(exc))
+    except PermissionRefusedError as exc:
+        fail(str(exc))
+    except KafkaAccessError as exc:  # no broker, TLS or SASL: said in one line by its cause
+        fail(str(exc), code=1)
     except TopicSetupTimeoutError as exc:
         fail(f"Kafka at {settings.bootstrap_servers}: {exc}", code=1)
     except KafkaError as exc:
-        fail(f"cannot reach Kafka at the configured KAFKA_BOOTSTRAP_SERVERS: {exc}", code=1)
+        fail(explain_kafka_failure(settings, exc), code=1)
 
 
 @app.command()
@@ -329,13 +336,63 @@ def dump(
     except TopicNotFoundError as exc:
         fail(str(exc))
     except KafkaError as exc:
-        fail(f"Kafka: {exc}", code=1)
+        from streams.kafka.permissions import explain_kafka_failure
+
+        fail(explain_kafka_failure(settings, exc), code=1)
     finally:
         if sink is not None:
             sink.close()
         else:
             sys.stdout.buffer.flush()
     typer.echo(f"dump: {count} messages from {name}", err=True)
+
+
+@app.command()
+def acls(
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", help="Only this role (producer, worker, decisions, auditor); repeatable."),
+    ] = None,
+    principal: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--principal",
+            metavar="ROLE=User:NAME",
+            help="A role's Kafka principal (default User:ROLE, as deploy/kafka/start --secure names them).",
+        ),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create them on the cluster (KAFKA_* settings of an admin).")
+    ] = False,
+    create_topics: Annotated[
+        bool, typer.Option("--create-topics", help="With --apply, also create the catalogue's topics.")
+    ] = False,
+    challenger: Annotated[
+        bool, typer.Option("--challenger", help="The worker runs a shadow challenger (its decisions topic).")
+    ] = False,
+) -> None:
+    """Print each role's ACLs, derived from the topic catalogue; with --apply, create them."""
+    from kafka.errors import KafkaError
+
+    from streams.kafka.permissions import KafkaAccessError, explain_kafka_failure
+    from streams.kafka.settings import Settings, SettingsError
+    from streams.tools.acls import AclsError, run_acls
+
+    try:
+        settings = Settings.from_environment()
+        run_acls(
+            settings,
+            role or [],
+            principal or [],
+            apply=apply,
+            create_topics=create_topics,
+            challenger=challenger,
+            echo=typer.echo,
+        )
+    except (SettingsError, AclsError, KafkaAccessError) as exc:
+        fail(str(exc))
+    except KafkaError as exc:
+        fail(explain_kafka_failure(settings, exc), code=1)
 
 
 @bench_app.command("decode")

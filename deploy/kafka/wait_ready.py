@@ -3,18 +3,24 @@
 
 The start script uses this instead of a fixed sleep or a log grep: a broker that lists itself in a
 Metadata response is one that clients can really use. Exit 0 when ready, 1 on timeout.
-Usage: wait_ready.py HOST PORT TIMEOUT_SECONDS
+Usage: wait_ready.py HOST PORT TIMEOUT_SECONDS [--tls CA_FILE]
+
+With --tls (a SASL_SSL listener) the connection is TLS, verified against CA_FILE for HOST, and the
+request is ApiVersions: a SASL listener answers only that and the SASL handshake before a client
+authenticates, and answers it only once the broker serves requests.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import sys
 import time
 
 METADATA_API_KEY = 3
 METADATA_VERSION = 1  # v1: null topic array means "no topics", keeps the answer small
+API_VERSIONS_API_KEY = 18
 
 
 def metadata_request(correlation_id: int) -> bytes:
@@ -46,15 +52,38 @@ def broker_count(host: str, port: int) -> int:
         return brokers
 
 
+def api_versions_over_tls(host: str, port: int, cafile: str) -> int:
+    """Send ApiVersions v0 over TLS; return how many APIs the broker lists (0 with an error)."""
+    context = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection((host, port), timeout=2) as raw, context.wrap_socket(
+        raw, server_hostname=host
+    ) as sock:
+        client_id = b"creditstream-wait-ready"
+        body = struct.pack(">hhih", API_VERSIONS_API_KEY, 0, 1, len(client_id)) + client_id
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        (size,) = struct.unpack(">i", read_exact(sock, 4))
+        payload = read_exact(sock, size)
+        correlation_id, error_code, count = struct.unpack(">ihi", payload[:10])
+        if correlation_id != 1:
+            raise ConnectionError(f"unexpected correlation id {correlation_id}")
+        return count if error_code == 0 else 0
+
+
 def main() -> int:
     host, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    cafile = sys.argv[5] if len(sys.argv) == 6 and sys.argv[4] == "--tls" else None
     deadline = time.monotonic() + timeout
     last_error = "no attempt"
     while time.monotonic() < deadline:
         try:
-            if broker_count(host, port) > 0:
+            if cafile is not None:
+                if api_versions_over_tls(host, port, cafile) > 0:
+                    return 0
+                last_error = "ApiVersions answered with an error"
+            elif broker_count(host, port) > 0:
                 return 0
-            last_error = "metadata lists no broker yet"
+            else:
+                last_error = "metadata lists no broker yet"
         except (OSError, struct.error) as exc:
             last_error = str(exc) or type(exc).__name__
         time.sleep(0.25)

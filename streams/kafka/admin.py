@@ -15,6 +15,7 @@ from schemas.topics import ALL_TOPICS, TopicSpec
 
 __all__ = [
     "CoPartitioningError",
+    "MissingTopicsError",
     "TopicSetupTimeoutError",
     "broker_log_dirs",
     "delete_topics_starting_with",
@@ -30,6 +31,10 @@ class CoPartitioningError(RuntimeError):
     """An existing topic has a partition count that breaks co-partitioning by user_id."""
 
 
+class MissingTopicsError(RuntimeError):
+    """Catalogue topics are missing where the worker may not create them."""
+
+
 class TopicSetupTimeoutError(RuntimeError):
     """Created topics did not show their partitions in the cluster's metadata in time."""
 
@@ -42,6 +47,7 @@ def ensure_topics(
     topics: Iterable[TopicSpec] = ALL_TOPICS,
     client_config: Mapping[str, Any] | None = None,
     timeout_s: float = 30.0,
+    create: bool = True,
 ) -> list[str]:
     """Create the missing topics, then check every topic's partition count; return the names created.
 
@@ -61,6 +67,12 @@ def ensure_topics(
     try:
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
+        if missing and not create:
+            raise MissingTopicsError(
+                f"topics {', '.join(s.name for s in missing)} do not exist, and this worker does not "
+                "create topics (CREDITSTREAM_WORKER_CREATES_TOPICS=false): an administrator creates "
+                "them (creditstream topics, as a principal allowed to)"
+            )
         for spec in missing:
             # Already existing: listed late, or created by another process meanwhile.
             with contextlib.suppress(TopicAlreadyExistsError):

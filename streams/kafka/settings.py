@@ -22,7 +22,11 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     "KAFKA_SECURITY_PROTOCOL": ("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
     "KAFKA_SASL_MECHANISM": ("", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with SASL_*)"),
     "KAFKA_SASL_USERNAME": ("", "SASL user name"),
-    "KAFKA_SASL_PASSWORD": ("", "SASL password"),
+    "KAFKA_SASL_PASSWORD": ("", "SASL password (or KAFKA_SASL_PASSWORD_FILE)"),
+    "KAFKA_SASL_PASSWORD_FILE": (
+        "",
+        "a file holding the SASL password, as mounted secrets arrive (one of this or KAFKA_SASL_PASSWORD)",
+    ),
     "KAFKA_SSL_CAFILE": ("", "CA bundle to verify the brokers (SSL, SASL_SSL); system CAs when empty"),
     "KAFKA_SSL_CERTFILE": ("", "client certificate for mutual TLS"),
     "KAFKA_SSL_KEYFILE": ("", "client private key for mutual TLS"),
@@ -47,7 +51,17 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     ),
     "CREDITSTREAM_API_TOKEN": (
         "",
-        "bearer token that GET /users/{id} requires; without one the worker binds only to loopback",
+        "bearer token that GET /users/{id} and POST /v1/decisions require; without one the worker "
+        "binds only to loopback",
+    ),
+    "CREDITSTREAM_API_TOKEN_FILE": (
+        "",
+        "a file holding the bearer token (one of this or CREDITSTREAM_API_TOKEN)",
+    ),
+    "CREDITSTREAM_WORKER_CREATES_TOPICS": (
+        "true",
+        "whether the worker creates missing catalogue topics at start (its ACLs then include CREATE); "
+        "false where an administrator creates them (creditstream acls --no-worker-creates-topics)",
     ),
     "CREDITSTREAM_RECORD_RETENTION_DAYS": (
         "1830",
@@ -131,6 +145,7 @@ class Settings:
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 512 * 1024
     timeline_path: Path | None = None
+    worker_creates_topics: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -139,13 +154,33 @@ class Settings:
         def get(name: str) -> str:
             return env.get(name, ENVIRONMENT[name][0]).strip()
 
+        def secret(name: str) -> str:
+            """A secret from NAME, or from the file NAME_FILE names (a mounted secret)."""
+            value, path = get(name), get(f"{name}_FILE")
+            if value and path:
+                raise SettingsError(f"set one of {name} and {name}_FILE, not both")
+            if not path:
+                return value
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise SettingsError(f"{name}_FILE={path!r} cannot be read: {reason}") from None
+
         protocol = _choice("KAFKA_SECURITY_PROTOCOL", get("KAFKA_SECURITY_PROTOCOL").upper(), _PROTOCOLS)
         mechanism = get("KAFKA_SASL_MECHANISM").upper()
+        password = secret("KAFKA_SASL_PASSWORD")
         if protocol.startswith("SASL_"):
             _choice("KAFKA_SASL_MECHANISM", mechanism, _MECHANISMS)
-            for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
-                if not get(name):
-                    raise SettingsError(f"{name} is required when KAFKA_SECURITY_PROTOCOL={protocol}")
+            if not get("KAFKA_SASL_USERNAME"):
+                raise SettingsError(
+                    f"KAFKA_SASL_USERNAME is required when KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
+            if not password:
+                raise SettingsError(
+                    f"KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required when "
+                    f"KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
         servers = get("KAFKA_BOOTSTRAP_SERVERS")
         for server in servers.split(","):
             host, _, port = server.strip().rpartition(":")
@@ -156,7 +191,7 @@ class Settings:
             security_protocol=protocol,
             sasl_mechanism=mechanism,
             sasl_username=get("KAFKA_SASL_USERNAME"),
-            sasl_password=get("KAFKA_SASL_PASSWORD"),
+            sasl_password=password,
             ssl_cafile=_existing_file("KAFKA_SSL_CAFILE", get("KAFKA_SSL_CAFILE")),
             ssl_certfile=_existing_file("KAFKA_SSL_CERTFILE", get("KAFKA_SSL_CERTFILE")),
             ssl_keyfile=_existing_file("KAFKA_SSL_KEYFILE", get("KAFKA_SSL_KEYFILE")),
@@ -181,7 +216,10 @@ class Settings:
             session_timeout_seconds=_integer(
                 "CREDITSTREAM_SESSION_TIMEOUT_SECONDS", get("CREDITSTREAM_SESSION_TIMEOUT_SECONDS"), 6, 300
             ),
-            api_token=_api_token(get("CREDITSTREAM_API_TOKEN")),
+            api_token=_api_token(secret("CREDITSTREAM_API_TOKEN")),
+            worker_creates_topics=_flag(
+                "CREDITSTREAM_WORKER_CREATES_TOPICS", get("CREDITSTREAM_WORKER_CREATES_TOPICS")
+            ),
             record_retention_days=_integer(
                 "CREDITSTREAM_RECORD_RETENTION_DAYS", get("CREDITSTREAM_RECORD_RETENTION_DAYS"), 1, 36_500
             ),
@@ -249,6 +287,15 @@ class Settings:
                 "ssl_keyfile": str(self.ssl_keyfile) if self.ssl_keyfile else None,
             }
         return config
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name}={value!r} is not true or false")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -20,7 +20,7 @@ import orjson
 from schemas.codec import DecodeError, decode_event
 from schemas.events import INPUT_EVENT_TYPES
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS
+from schemas.topics import INPUT_TOPICS
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.tools.progress import progress_bar
@@ -29,17 +29,19 @@ __all__ = ["Pacer", "ProduceSummary", "connect_producer", "emit_lines", "produce
 
 
 def connect_producer() -> CreditEventProducer:
-    """A producer configured like the worker (environment), after making sure the topics exist.
+    """A producer configured like the worker (environment), after making sure the topic it writes
+    exists with the catalogue's partition count.
 
-    The topics are created from the catalogue first, so that sending never depends on a broker's
-    auto-creation, which would give an input topic one partition and break co-partitioning.
+    credit.events is created from the catalogue first (where it is missing and this principal may),
+    so that sending never depends on a broker's auto-creation, which would give it one partition
+    and break co-partitioning. Only that topic: a producer's ACLs cover nothing else.
     """
     settings = Settings.from_environment()
     ensure_topics(
         settings.bootstrap_servers,
         settings.partitions,
         replication_factor=settings.replication_factor,
-        topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in ALL_TOPICS],
+        topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in INPUT_TOPICS],
         client_config=settings.kafka_python_config(),
     )
     return CreditEventProducer(

@@ -6,7 +6,9 @@ import dataclasses
 
 from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.engine import ENGINE
+from streams.kafka.acls import grants_for, internal_topics
 from streams.kafka.admin import ensure_topics
+from streams.kafka.permissions import check_role
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
 from streams.tools.timeline import record_timeline
@@ -26,7 +28,8 @@ class Prepared:
 
 
 def prepare(settings: Settings) -> Prepared:
-    """Load the policies and create the topics; raises PolicyError, SettingsError, CoPartitioningError."""
+    """Load the policies, create the topics and check the worker's permissions; raises PolicyError,
+    SettingsError, CoPartitioningError, PermissionRefusedError (a missing ACL: never ready)."""
     settings.check_web_exposure()
     _check_state_dir(settings)
     policy = load_policy(settings.policy_path)
@@ -41,13 +44,22 @@ def prepare(settings: Settings) -> Prepared:
         else spec
         for spec in ALL_TOPICS
     ] + ([SHADOW_DECISIONS] if challenger is not None else [])
-    created = ensure_topics(
-        settings.bootstrap_servers,
-        settings.partitions,
-        replication_factor=settings.replication_factor,
-        topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs],
-        client_config=settings.kafka_python_config(),
+    grants = grants_for(
+        "worker",
+        topic_prefix=settings.topic_prefix,
+        app_id=settings.app_id,
+        with_challenger=challenger is not None,
+        worker_creates_topics=settings.worker_creates_topics,
     )
+    with check_role(settings, "worker", grants, internal_topics(settings.app_id)):
+        created = ensure_topics(
+            settings.bootstrap_servers,
+            settings.partitions,
+            replication_factor=settings.replication_factor,
+            topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs],
+            client_config=settings.kafka_python_config(),
+            create=settings.worker_creates_topics,
+        )
     return Prepared(policy, challenger, created)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -11,7 +12,8 @@ from typing import Any
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from schemas.topics import ALL_TOPICS, TopicSpec
+from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS, TopicSpec
+from streams.kafka.settings import Settings
 
 __all__ = [
     "CoPartitioningError",
@@ -19,6 +21,8 @@ __all__ = [
     "TopicSetupTimeoutError",
     "broker_log_dirs",
     "delete_topics_starting_with",
+    "deployed_topics",
+    "ensure_deployed_topics",
     "ensure_topics",
     "partition_counts",
 ]
@@ -93,6 +97,33 @@ def ensure_topics(
         return [s.name for s in missing]
     finally:
         admin.close()
+
+
+def deployed_topics(settings: Settings, *, with_challenger: bool) -> list[TopicSpec]:
+    """The catalogue's topics as this deployment creates them: named with its prefix, and the
+    records a lender keeps (the input log, decisions, changes, dead letters) kept for
+    CREDITSTREAM_RECORD_RETENTION_DAYS; the schema-1 topics only until forwarded; a compacted topic
+    (credit.offers) keeps each user's latest record for good."""
+    kept = settings.record_retention_days * 24 * 60 * 60 * 1000
+    specs = [
+        dataclasses.replace(spec, retention_ms=kept)
+        if spec not in LEGACY_INPUT_TOPICS and spec.cleanup_policy == "delete"
+        else spec
+        for spec in ALL_TOPICS
+    ] + ([SHADOW_DECISIONS] if with_challenger else [])
+    return [dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs]
+
+
+def ensure_deployed_topics(settings: Settings, *, with_challenger: bool, create: bool = True) -> list[str]:
+    """ensure_topics for this deployment's topics (the worker at start, `acls --create-topics`)."""
+    return ensure_topics(
+        settings.bootstrap_servers,
+        settings.partitions,
+        replication_factor=settings.replication_factor,
+        topics=deployed_topics(settings, with_challenger=with_challenger),
+        client_config=settings.kafka_python_config(),
+        create=create,
+    )
 
 
 def partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:

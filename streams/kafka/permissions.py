@@ -102,18 +102,16 @@ def check_role(
         reason = diagnose_connection(settings.bootstrap_servers, settings.kafka_python_config())
         if reason is not None:
             raise KafkaAccessError(reason) from None
-        if reason is None:
-            admin = admin_client(settings)
-            try:
-                problems = missing_permissions(admin, role, grants, internal_topics)
-            finally:
-                admin.close()
-            reason = (
-                _summary(role, problems)
-                if problems
-                else f"Kafka at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}"
-            )
-        raise PermissionRefusedError(reason) from None
+        admin = admin_client(settings)
+        try:
+            problems = missing_permissions(admin, role, grants, internal_topics)
+        finally:
+            admin.close()
+        if not problems:
+            raise KafkaAccessError(
+                f"Kafka at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}"
+            ) from None
+        raise PermissionRefusedError(_summary(role, problems)) from None
     admin = admin_client(settings)
     try:
         check_permissions(admin, role, grants, internal_topics)

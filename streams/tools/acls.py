@@ -7,12 +7,10 @@ which must be an administrator's (deploy/kafka/start --secure writes secure/admi
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from schemas.topics import ALL_TOPICS, SHADOW_DECISIONS
 from streams.kafka.acls import ROLES, Grant, Role, grants_for
-from streams.kafka.admin import ensure_topics
+from streams.kafka.admin import ensure_deployed_topics
 from streams.kafka.permissions import admin_client, apply_grants
 from streams.kafka.settings import Settings
 
@@ -61,11 +59,11 @@ def run_acls(
     apply: bool,
     create_topics: bool,
     challenger: bool,
-    echo: object = print,
+    echo: Callable[[str], object] = print,
 ) -> int:
-    """Print the plan; with ``apply``, create the topics (if asked) and the ACLs. Returns how many
-    ACLs there are."""
-    say = echo if callable(echo) else print
+    """Print the plan (through ``echo``); with ``apply``, create the topics (if asked) and the
+    ACLs. Returns how many ACLs there are."""
+    say = echo
     principals = principals_of(roles, given_principals)
     plan = plan_acls(settings, principals, challenger)
     total = 0
@@ -77,14 +75,7 @@ def run_acls(
     if not apply:
         return total
     if create_topics:
-        specs = list(ALL_TOPICS) + ([SHADOW_DECISIONS] if challenger else [])
-        created = ensure_topics(
-            settings.bootstrap_servers,
-            settings.partitions,
-            replication_factor=settings.replication_factor,
-            topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs],
-            client_config=settings.kafka_python_config(),
-        )
+        created = ensure_deployed_topics(settings, with_challenger=challenger)
         say(f"acls: created topics {', '.join(created) or '(none missing)'}")
     admin = admin_client(settings)
     try:

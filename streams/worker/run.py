@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from schemas.topics import ALL_TOPICS, LEGACY_INPUT_TOPICS, SHADOW_DECISIONS
 from streams.engine import ENGINE
 from streams.kafka.acls import grants_for, internal_topics
-from streams.kafka.admin import ensure_topics
+from streams.kafka.admin import ensure_deployed_topics
 from streams.kafka.permissions import check_role
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
@@ -34,16 +33,6 @@ def prepare(settings: Settings) -> Prepared:
     _check_state_dir(settings)
     policy = load_policy(settings.policy_path)
     challenger = load_policy(settings.challenger_policy_path) if settings.challenger_policy_path else None
-    kept = settings.record_retention_days * 24 * 60 * 60 * 1000
-    specs = [
-        # The records a lender keeps (the input log, decisions, changes, dead letters) are kept for
-        # CREDITSTREAM_RECORD_RETENTION_DAYS; the schema-1 topics only until forwarded; a compacted
-        # topic (credit.offers) keeps each user's latest record for good.
-        dataclasses.replace(spec, retention_ms=kept)
-        if spec not in LEGACY_INPUT_TOPICS and spec.cleanup_policy == "delete"
-        else spec
-        for spec in ALL_TOPICS
-    ] + ([SHADOW_DECISIONS] if challenger is not None else [])
     grants = grants_for(
         "worker",
         topic_prefix=settings.topic_prefix,
@@ -52,13 +41,8 @@ def prepare(settings: Settings) -> Prepared:
         worker_creates_topics=settings.worker_creates_topics,
     )
     with check_role(settings, "worker", grants, internal_topics(settings.app_id)):
-        created = ensure_topics(
-            settings.bootstrap_servers,
-            settings.partitions,
-            replication_factor=settings.replication_factor,
-            topics=[dataclasses.replace(spec, name=settings.topic(spec.name)) for spec in specs],
-            client_config=settings.kafka_python_config(),
-            create=settings.worker_creates_topics,
+        created = ensure_deployed_topics(
+            settings, with_challenger=challenger is not None, create=settings.worker_creates_topics
         )
     return Prepared(policy, challenger, created)
 

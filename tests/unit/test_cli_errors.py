@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import streams.kafka.admin
 import streams.tools.dump
 import streams.worker.run
 from streams.cli import app
@@ -67,7 +68,7 @@ def test_worker_topic_setup_timeout_is_one_line_not_a_traceback(monkeypatch: pyt
     def slow_cluster(*_: Any, **__: Any) -> list[str]:
         raise TopicSetupTimeoutError("topic metadata did not settle within 30s: no partitions yet")
 
-    monkeypatch.setattr(streams.worker.run, "ensure_topics", slow_cluster)
+    monkeypatch.setattr(streams.kafka.admin, "ensure_topics", slow_cluster)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     result = runner.invoke(app, ["worker"])
     assert result.exit_code == 1

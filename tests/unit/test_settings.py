@@ -11,6 +11,7 @@ from typing import Any
 import faust
 import pytest
 
+import streams.kafka.admin
 import streams.worker.run
 from schemas.topics import (
     DEAD_LETTER,
@@ -153,7 +154,7 @@ def test_the_worker_refuses_to_serve_users_beyond_loopback_without_a_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = Settings.from_environment({"CREDITSTREAM_WEB_HOST": "0.0.0.0"})  # a tool may load it
-    monkeypatch.setattr(streams.worker.run, "ensure_topics", lambda *_, **__: [])
+    monkeypatch.setattr(streams.kafka.admin, "ensure_topics", lambda *_, **__: [])
     with pytest.raises(SettingsError) as caught:
         prepare(settings)
     assert str(caught.value).startswith(
@@ -219,7 +220,7 @@ def test_created_topics_keep_the_lenders_records_for_the_configured_retention(
         created.extend(topics)
         return []
 
-    monkeypatch.setattr(streams.worker.run, "ensure_topics", capture)
+    monkeypatch.setattr(streams.kafka.admin, "ensure_topics", capture)
     monkeypatch.setattr(streams.worker.run, "check_role", lambda *_, **__: contextlib.nullcontext())
     prepare(Settings.from_environment({"CREDITSTREAM_RECORD_RETENTION_DAYS": "3650"}))
     retention = {spec.name: int(spec.config()["retention.ms"]) for spec in created}

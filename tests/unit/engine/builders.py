@@ -30,6 +30,18 @@ RISK_CUTS = frozenset(
         LimitReason.THIN_FILE,  # a declared income withdrawn, with no bill paid yet
     }
 )
+# Lines offered from the lowest score up, each with a price for every score it lends to (a policy
+# whose APR tiers start above min_score is refused at load): the tiers then never bind.
+CASH_AT_EVERY_SCORE: dict[str, Any] = {
+    "limit_tiers": [{"min_score": 350, "limit": 200000}],
+    "min_score": 350,
+    "apr_tiers": [{"min_score": 350, "apr": "0.2400"}],
+}
+INSTALMENTS_AT_EVERY_SCORE: dict[str, Any] = {
+    "limit_tiers": [{"min_score": 350, "limit": 50000}],
+    "min_score": 350,
+    "apr_tiers": [{"min_score": 350, "apr": "0.1825"}],
+}
 
 
 def event(**fields: Any) -> Event:

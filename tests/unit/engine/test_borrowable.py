@@ -15,22 +15,21 @@ from schemas.outputs import LimitReason, Reason
 from streams.engine.decisions import available
 from streams.engine.limits import personal_loan_income_cap
 from streams.worker.user_view import user_view
-from tests.unit.engine.builders import Timeline, decision_of, limit_changes, policy_with
+from tests.unit.engine.builders import (
+    CASH_AT_EVERY_SCORE,
+    INSTALMENTS_AT_EVERY_SCORE,
+    Timeline,
+    decision_of,
+    limit_changes,
+    policy_with,
+)
 
 INCOMES = [None, "3000", "5000", "8000", "15000", "50000"]
 # Tiers as high as a long, spotless history earns: six months of income, not the tier, then binds.
 HIGH_TIERS = {
     "products": {
-        "cash_loan": {
-            "limit_tiers": [{"min_score": 350, "limit": 200000}],
-            "min_score": 350,
-            "apr_tiers": [{"min_score": 350, "apr": "0.2400"}],
-        },
-        "installment_loan": {
-            "limit_tiers": [{"min_score": 350, "limit": 50000}],
-            "min_score": 350,
-            "apr_tiers": [{"min_score": 350, "apr": "0.1825"}],  # every score lent to has a price
-        },
+        "cash_loan": CASH_AT_EVERY_SCORE,
+        "installment_loan": INSTALMENTS_AT_EVERY_SCORE,
     }
 }
 POLICIES = ["default", "high-tiers"]

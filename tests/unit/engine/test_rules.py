@@ -23,7 +23,14 @@ from streams.engine import apply
 from streams.engine.apply import decision_id
 from streams.engine.features import compute_features
 from streams.policy import DEFAULT_POLICY_PATH, PolicyError, load_policy
-from tests.unit.engine.builders import Timeline, decision_of, event, limit_changes, policy_with
+from tests.unit.engine.builders import (
+    INSTALMENTS_AT_EVERY_SCORE,
+    Timeline,
+    decision_of,
+    event,
+    limit_changes,
+    policy_with,
+)
 
 CHAMPION_POLICY = DEFAULT_POLICY_PATH.parent / "champion-2026.11.toml"
 
@@ -190,11 +197,7 @@ GENEROUS = {
             "min_score": 350,
             "apr_tiers": [{"min_score": 350, "apr": "0.2400"}],
         },
-        "installment_loan": {
-            "limit_tiers": [{"min_score": 350, "limit": 50000}],
-            "min_score": 350,
-            "apr_tiers": [{"min_score": 350, "apr": "0.1825"}],  # every score lent to has a price
-        },
+        "installment_loan": INSTALMENTS_AT_EVERY_SCORE,
     }
 }
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.topics import ALL_TOPICS, DECISIONS, EVENTS, INPUT_TOPICS, LEGACY_INPUT_TOPICS, OUTPUT_TOPICS
+from schemas.topics import (
+    ALL_TOPICS,
+    DECISIONS,
+    EVENTS,
+    INPUT_TOPICS,
+    LEGACY_INPUT_TOPICS,
+    OUTPUT_TOPICS,
+    SHADOW_DECISIONS,
+)
 from streams.kafka.acls import ROLES, Grant, grants_for
+from streams.kafka.admin import deployed_topics
+from streams.kafka.settings import Settings
 from streams.tools.acls import AclsError, principals_of
 
 
@@ -56,3 +66,14 @@ def test_principals_default_to_the_role_and_can_be_named() -> None:
         principals_of(["nobody"], [])
     with pytest.raises(AclsError, match="ROLE=User:NAME"):
         principals_of([], ["worker=svc"])
+
+
+def test_acls_create_topics_makes_the_topics_the_worker_would() -> None:
+    """`acls --create-topics` and the worker share one list: prefix, retention, the challenger's."""
+    settings = Settings.from_environment(
+        {"CREDITSTREAM_TOPIC_PREFIX": "p.", "CREDITSTREAM_RECORD_RETENTION_DAYS": "10"}
+    )
+    specs = {spec.name: spec for spec in deployed_topics(settings, with_challenger=True)}
+    assert set(specs) == {"p." + s.name for s in (*ALL_TOPICS, SHADOW_DECISIONS)}
+    assert specs["p." + DECISIONS.name].retention_ms == 10 * 24 * 3600 * 1000
+    assert specs["p." + LEGACY_INPUT_TOPICS[0].name].retention_ms == LEGACY_INPUT_TOPICS[0].retention_ms

@@ -258,8 +258,18 @@ def backtest(
     jobs: Annotated[
         int, typer.Option("--jobs", min=1, max=256, help="Processes to shard users across (same report).")
     ] = 1,
+    outcome_window_days: Annotated[
+        int,
+        typer.Option(
+            "--outcome-window-days",
+            min=1,
+            max=3650,
+            help="Performance window of the score metrics: bad = 30+ days past due within this many days.",
+        ),
+    ] = 180,
 ) -> None:
-    """Run two policies over the same log; report approval and bad rates, and every differing decision."""
+    """Run two policies over the same log; report approval and bad rates, the score's AUC, KS, Gini,
+    PSI and bad rate by band per model, and every differing decision."""
     from streams.tools.backtest import run_backtest, write_report
     from streams.tools.progress import progress_bar
     from streams.tools.shard import backtest_sharded
@@ -274,7 +284,14 @@ def backtest(
     report.mkdir(parents=True, exist_ok=True)
     with (report / "differences.jsonl").open("wb") as differences:
         if jobs > 1:
-            result = backtest_sharded(events_file, champion_policy, challenger_policy, differences, jobs)
+            result = backtest_sharded(
+                events_file,
+                champion_policy,
+                challenger_policy,
+                differences,
+                jobs,
+                window_days=outcome_window_days,
+            )
         else:
             with progress_bar("backtest", None) as advance:
                 result = run_backtest(
@@ -283,6 +300,7 @@ def backtest(
                     challenger_policy,
                     differences,
                     on_line=lambda n: None if n % 20_000 else advance(n),
+                    window_days=outcome_window_days,
                 )
     html_path, summary_path = write_report(result, report)
     for name, run in (("champion", result.champion), ("challenger", result.challenger)):

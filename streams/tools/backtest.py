@@ -6,6 +6,14 @@ balances). Outcomes come from the log: a user who reported 30+ days past due aft
 approval rate, approved amount, approved users and the share of them who later went 30+ days past
 due; plus every decision on which the two policies differ (both reason lists).
 
+The score is measured per model (consumer, merchant) as risk teams measure one
+(streams.tools.score_metrics): every decision that carries a score is an observation, "bad" when
+the user reported 30+ days past due within the outcome window after it (OUTCOME_WINDOW_DAYS unless
+--outcome-window-days says otherwise). Observations whose window
+runs past the log's last event are immature and left out of AUC, Gini, KS and the bad rate by band;
+PSI compares score distributions (champion against challenger, and each policy's first half of
+the log against its second) and takes every observation.
+
 Caveat a risk team knows: the log's repayments and delinquencies happened under the policy that was
 live when it was recorded; a user only the challenger approves has no outcome of that loan in it.
 """
@@ -32,6 +40,7 @@ from schemas.outputs import Decision
 from streams.engine import UserState, apply
 from streams.engine.features import epoch_seconds
 from streams.policy import Policy
+from streams.tools.score_metrics import band_table, discrimination, odds_doubling, population_stability
 
 __all__ = ["BANDS", "BacktestResult", "ByteSink", "band_of", "run_backtest", "write_report"]
 
@@ -47,6 +56,9 @@ BANDS: Final = (
     (850, "850-950"),
 )
 BAD_DAYS_PAST_DUE: Final = 30
+OUTCOME_WINDOW_DAYS: Final = 180  # the performance window: bad within this long after the decision
+SECONDS_PER_DAY: Final = 24 * 60 * 60
+MODELS: Final = ("consumer", "merchant")
 
 
 class ByteSink(Protocol):
@@ -107,12 +119,17 @@ class PolicyRun:
     users: int = 0  # counted at close()
     final_scores: Counter[str] = field(default_factory=Counter)
     final_merchant_scores: Counter[str] = field(default_factory=Counter)
+    # Per model, each scored decision: (decided at, score, bad within OUTCOME_WINDOW_DAYS).
+    observations: dict[str, list[tuple[int, int, bool]]] = field(
+        default_factory=lambda: {model: [] for model in MODELS}
+    )
 
-    def record(self, decision: Decision, bad: bool) -> None:
+    def record(self, decision: Decision, bad: bool, at: int, bad_in_window: bool) -> None:
         self.overall.add(decision, bad)
         self.products[decision.product].add(decision, bad)
         if decision.score is not None:  # None: the user has no score from the product's model
             self.bands[band_of(decision.score)].add(decision, bad)
+            self.observations[decision.score_model].append((at, decision.score, bad_in_window))
 
     def close(self) -> None:
         """Take the final score distributions and let the states go (they are large)."""
@@ -131,6 +148,8 @@ class PolicyRun:
         for name, group in other.bands.items():
             self.bands[name].merge(group)
         self.users += other.users
+        for model, observed in other.observations.items():
+            self.observations[model] += observed
         self.final_scores.update(other.final_scores)
         self.final_merchant_scores.update(other.final_merchant_scores)
 
@@ -157,6 +176,8 @@ class BacktestResult:
     differences: int = 0
     difference_examples: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    last_event_at: int = 0  # epoch seconds of the log's latest event: what is mature is judged by it
+    window_days: int = OUTCOME_WINDOW_DAYS
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -166,8 +187,55 @@ class BacktestResult:
             "decisions_that_differ": self.differences,
             "champion": self.champion.summary(),
             "challenger": self.challenger.summary(),
+            "score_metrics": self.score_metrics(),
             "seconds": round(self.seconds, 2),
         }
+
+    def score_metrics(self) -> dict[str, Any]:
+        """Per model: each policy's discrimination, bad rate by band and odds fit, and PSI."""
+        mature_before = self.last_event_at - self.window_days * SECONDS_PER_DAY
+        found: dict[str, Any] = {
+            "outcome": (
+                f"{BAD_DAYS_PAST_DUE}+ days past due within {self.window_days} days after the decision"
+            ),
+            "mature_decisions": f"decided at least {self.window_days} days before the log's last event",
+        }
+        for model in MODELS:
+            # Sorted: the same figures whatever order shards were merged in.
+            runs = {role: sorted(run.observations[model]) for role, run in self._roles()}
+            if not any(runs.values()):
+                continue
+            top = _model_maximum(self.champion.policy, model)
+            per_role: dict[str, Any] = {}
+            for role, observed in runs.items():
+                mature = [(score, bad) for at, score, bad in observed if at <= mature_before]
+                scores, bads = [s for s, _ in mature], [b for _, b in mature]
+                table = band_table(scores, bads, BANDS)
+                half = len(observed) // 2
+                per_role[role] = {
+                    "observations": len(observed),
+                    "mature": len(mature),
+                    "bads": sum(bads),
+                    **discrimination(scores, bads),
+                    "by_band": table,
+                    "odds_fit": odds_doubling(table, BANDS, top),
+                    "psi_first_half_to_second": population_stability(
+                        [s for _, s, _ in observed[:half]], [s for _, s, _ in observed[half:]], BANDS
+                    ),
+                }
+            per_role["psi_champion_to_challenger"] = population_stability(
+                [s for _, s, _ in runs["champion"]], [s for _, s, _ in runs["challenger"]], BANDS
+            )
+            found[model] = per_role
+        return found
+
+    def _roles(self) -> list[tuple[str, PolicyRun]]:
+        return [("champion", self.champion), ("challenger", self.challenger)]
+
+
+def _model_maximum(policy: Policy, model: str) -> int:
+    card = policy.score if model == "consumer" else policy.merchant_score
+    return card.maximum if card is not None else 950
 
 
 def run_backtest(
@@ -178,11 +246,13 @@ def run_backtest(
     on_line: Callable[[int], None] | None = None,
     examples: int = 200,
     keep: Callable[[bytes], bool] | None = None,
+    window_days: int = OUTCOME_WINDOW_DAYS,
 ) -> BacktestResult:
     """Two passes over ``lines()``: the outcomes (30+ days past due), then both policies."""
     began = time.perf_counter()
     bad_times = _bad_times(lines())
-    result = BacktestResult(PolicyRun(champion), PolicyRun(challenger))
+    result = BacktestResult(PolicyRun(champion), PolicyRun(challenger), window_days=window_days)
+    window = window_days * SECONDS_PER_DAY
     for number, line in enumerate(lines(), start=1):
         if on_line is not None:
             on_line(number)
@@ -193,6 +263,7 @@ def run_backtest(
             result.invalid_lines += 1
             continue
         result.events += 1
+        result.last_event_at = max(result.last_event_at, epoch_seconds(event.occurred_at))
         decided: list[Decision | None] = []
         for run in (result.champion, result.challenger):
             applied = apply(run.states.get(event.user_id), event, run.policy, owned=True)
@@ -200,7 +271,10 @@ def run_backtest(
             decision = next((o for o in applied.outputs if isinstance(o, Decision)), None)
             if decision is not None and not applied.duplicate:
                 times = bad_times.get(decision.user_id, [])
-                run.record(decision, bad=bisect_right(times, epoch_seconds(decision.decided_at)) < len(times))
+                at = epoch_seconds(decision.decided_at)
+                after = bisect_right(times, at)  # the first 30+ days past due after the decision
+                in_window = after < len(times) and times[after] <= at + window
+                run.record(decision, bad=after < len(times), at=at, bad_in_window=in_window)
             decided.append(None if applied.duplicate else decision)
         first, second = decided
         if first is not None and second is not None and _differs(first, second):
@@ -310,6 +384,11 @@ def _html(result: BacktestResult, summary: dict[str, Any]) -> str:
             percent=True,
         ),
     ]
+    model_sections = "".join(
+        _model_section(model, figures, label_a, label_b)
+        for model, figures in summary["score_metrics"].items()
+        if model in MODELS
+    )
     rows = [("overall", champion["overall"], challenger["overall"])]
     rows += [(f"product {p}", champion["by_product"][p], challenger["by_product"][p]) for p in PRODUCTS]
     rows += [(f"band {n}", champion["by_score_band"][n], challenger["by_score_band"][n]) for n in names]
@@ -339,6 +418,12 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:13px}} t
 Bad: an approved user who later reported 30+ days past due in the log
 (outcomes come from the log, recorded under the policy live at the time).</p>
 <div class="charts">{"".join(charts)}</div>
+<h2>The score, measured per model</h2>
+<p>Observations: every decision that carries the model's score. Bad:
+{html.escape(summary["score_metrics"]["outcome"])}; AUC, Gini, KS and bad rate by band count the decisions
+{html.escape(summary["score_metrics"]["mature_decisions"])}. PSI under 0.1 is stable, 0.1 to 0.25 a shift
+to look at, above 0.25 a population that moved.</p>
+{model_sections}
 <h2>Figures</h2>
 <table><tr><th rowspan="2"></th><th colspan="6">champion {html.escape(a)}</th>
 <th colspan="6">challenger {html.escape(b)}</th></tr>
@@ -347,6 +432,74 @@ Bad: an approved user who later reported 30+ days past due in the log
 <table><tr><th>request</th><th>user</th><th>product</th><th>requested</th>
 <th>champion</th><th>amount</th><th>reasons</th><th>challenger</th><th>amount</th><th>reasons</th></tr>{examples}</table>
 </body></html>
+"""
+
+
+_METRIC_ROWS: Final = (
+    ("observations", "observations"),
+    ("mature", "mature observations"),
+    ("bads", "bads (mature)"),
+    ("auc", "AUC"),
+    ("gini", "Gini"),
+    ("ks", "KS"),
+    ("psi_first_half_to_second", "PSI, first half of the log to second"),
+)
+
+
+def _model_section(model: str, figures: dict[str, Any], label_a: str, label_b: str) -> str:
+    """One model's metrics table and its two charts: bad rate by band, and the score distributions."""
+    champion, challenger = figures["champion"], figures["challenger"]
+    names = [name for _, name in BANDS]
+
+    def shares(role: dict[str, Any]) -> list[float]:
+        total = sum(row["count"] for row in role["by_band"]) or 1
+        return [row["count"] / total for row in role["by_band"]]
+
+    def show(value: Any) -> str:
+        return "–" if value is None else (f"{value:,}" if isinstance(value, int) else str(value))
+
+    rows = [(label, show(champion[key]), show(challenger[key])) for key, label in _METRIC_ROWS]
+    rows.append(
+        (
+            "points that double the odds (fit, r2)",
+            f"{show(champion['odds_fit']['points_to_double_odds'])} ({show(champion['odds_fit']['r2'])})",
+            f"{show(challenger['odds_fit']['points_to_double_odds'])} ({show(challenger['odds_fit']['r2'])})",
+        )
+    )
+    rows.append(("PSI, champion to challenger", show(figures["psi_champion_to_challenger"]), ""))
+    bands = "".join(
+        f"<tr><th>{html.escape(a['band'])}</th>"
+        + "".join(
+            f"<td>{html.escape(show(row[k]))}</td>" for row in (a, b) for k in ("count", "bad_rate", "odds")
+        )
+        + "</tr>"
+        for a, b in zip(champion["by_band"], challenger["by_band"], strict=True)
+    )
+    charts = [
+        _bar_chart(
+            f"{model}: bad rate by score band (mature)",
+            names,
+            {
+                label_a: [r["bad_rate"] or 0 for r in champion["by_band"]],
+                label_b: [r["bad_rate"] or 0 for r in challenger["by_band"]],
+            },
+            percent=True,
+        ),
+        _bar_chart(
+            f"{model}: score distribution at decision (mature)",
+            names,
+            {label_a: shares(champion), label_b: shares(challenger)},
+            percent=True,
+        ),
+    ]
+    table = "".join(f"<tr><th>{html.escape(label)}</th><td>{x}</td><td>{y}</td></tr>" for label, x, y in rows)
+    a, b = html.escape(label_a), html.escape(label_b)
+    columns = "<th>volume</th><th>bad rate</th><th>odds</th>" * 2
+    return f"""<h3>{html.escape(model)} model</h3>
+<div class="charts">{"".join(charts)}</div>
+<table><tr><th></th><th>{a}</th><th>{b}</th></tr>{table}</table>
+<table><tr><th rowspan="2">band</th><th colspan="3">{a}</th><th colspan="3">{b}</th></tr>
+<tr>{columns}</tr>{bands}</table>
 """
 
 

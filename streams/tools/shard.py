@@ -30,7 +30,7 @@ import orjson
 
 from streams.engine import UserState
 from streams.policy import Policy
-from streams.tools.backtest import BacktestResult, ByteSink, run_backtest
+from streams.tools.backtest import OUTCOME_WINDOW_DAYS, BacktestResult, ByteSink, run_backtest
 from streams.tools.records import RECORD_PREFIX
 from streams.tools.replay import ReplaySummary, replay_numbered
 
@@ -148,6 +148,7 @@ def backtest_sharded(
     differences_out: ByteSink | None,
     jobs: int,
     examples: int = 200,
+    window_days: int = OUTCOME_WINDOW_DAYS,
 ) -> BacktestResult:
     """Backtest ``path`` in ``jobs`` processes: the same report, and differences in log order."""
     began = time.perf_counter()
@@ -157,7 +158,7 @@ def backtest_sharded(
             "backtest",
             _backtest_job,
             jobs,
-            lambda job: (path, champion, challenger, jobs, job, directory, examples),
+            lambda job: (path, champion, challenger, jobs, job, directory, examples, window_days),
         )
         parts: list[BacktestResult] = _results(directory, jobs)
         result = parts[0]
@@ -167,6 +168,7 @@ def backtest_sharded(
             result.events += part.events
             result.invalid_lines += part.invalid_lines
             result.differences += part.differences
+            result.last_event_at = max(result.last_event_at, part.last_event_at)
         ordered = heapq.merge(*(part.difference_examples for part in parts), key=lambda d: int(d["line"]))
         result.difference_examples = [d for _, d in zip(range(examples), ordered, strict=False)]
         if differences_out is not None:
@@ -178,7 +180,14 @@ def backtest_sharded(
 
 
 def _backtest_job(
-    path: Path, champion: Policy, challenger: Policy, jobs: int, job: int, directory: Path, examples: int
+    path: Path,
+    champion: Policy,
+    challenger: Policy,
+    jobs: int,
+    job: int,
+    directory: Path,
+    examples: int,
+    window_days: int,
 ) -> None:
     def lines() -> BinaryIO:
         return path.open("rb")
@@ -192,6 +201,7 @@ def _backtest_job(
             tagged,
             examples=examples,
             keep=lambda line: shard_of(line.rstrip(b"\r\n"), jobs) == job,
+            window_days=window_days,
         )
     with (directory / f"job-{job}.pickle").open("wb") as sink:
         pickle.dump(result, sink)

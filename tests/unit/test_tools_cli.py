@@ -120,9 +120,11 @@ def event_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_backtest_reports_both_policies_and_every_difference(event_log: Path, tmp_path: Path) -> None:
     report = tmp_path / "report"
+    # The log has 150 days: with a 60-day window, the decisions of its first 90 are mature.
     result = cli(
-        "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", STRICTER, "--report", report
-    )
+        "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", STRICTER,
+        "--report", report, "--outcome-window-days", "60",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((report / "summary.json").read_text())
     champion, challenger = summary["champion"], summary["challenger"]
@@ -141,9 +143,23 @@ def test_backtest_reports_both_policies_and_every_difference(event_log: Path, tm
     assert all(d["champion"] != d["challenger"] for d in differences)
     assert {"reasons", "outcome"} <= set(differences[0]["champion"])
     page = (report / "report.html").read_text()
-    assert page.count("<svg") == 3
+    # Three charts of the whole book, then two per scored model (bad rate by band, distributions).
+    models = [m for m in ("consumer", "merchant") if m in summary["score_metrics"]]
+    assert models[0] == "consumer" and page.count("<svg") == 3 + 2 * len(models)
     for title in ("Final score distribution", "Approval rate by score band", "Bad rate by score band"):
         assert title in page
+    for model in models:
+        assert f"{model}: bad rate by score band (mature)" in page
+        assert f"{model}: score distribution at decision (mature)" in page
+    consumer = summary["score_metrics"]["consumer"]
+    for role in ("champion", "challenger"):
+        figures = consumer[role]
+        assert 0 < figures["mature"] <= figures["observations"]
+        assert sum(row["count"] for row in figures["by_band"]) == figures["mature"]
+        assert 0.5 < figures["auc"] <= 1  # the consumer score ranks goods above bads
+        assert abs(figures["gini"] - (2 * figures["auc"] - 1)) < 0.0002 and 0 < figures["ks"] <= 1
+        assert figures["psi_first_half_to_second"] is not None
+    assert consumer["psi_champion_to_challenger"] is not None
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
     assert b"decisions differ" in result.stdout
 
@@ -156,7 +172,7 @@ def test_backtest_sharded_across_jobs_reports_exactly_what_one_job_reports(
         report = tmp_path / f"report-{jobs}"
         result = cli(
             "backtest", event_log, "--champion", DEFAULT_POLICY_PATH, "--challenger", STRICTER,
-            "--report", report, "--jobs", jobs,
+            "--report", report, "--jobs", jobs, "--outcome-window-days", "60",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         summary = json.loads((report / "summary.json").read_text())
@@ -184,7 +200,9 @@ def test_backtest_of_a_policy_against_itself_finds_no_difference(event_log: Path
     # Same version on both sides: every chart still draws both series, one bar each per band.
     page = (tmp_path / "report.html").read_text()
     charts = page.split("<svg")[1:]
-    assert len(charts) == 3
+    models = [m for m in ("consumer", "merchant") if m in summary["score_metrics"]]
+    assert len(charts) == 3 + 2 * len(models)
+    assert summary["score_metrics"]["consumer"]["psi_champion_to_challenger"] == 0.0  # the same scores
     for chart in charts:
         version = default_policy().version
         assert f">champion {version}</text>" in chart and f">challenger {version}</text>" in chart

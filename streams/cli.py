@@ -230,6 +230,7 @@ def produce(
 
     from schemas.producer import ProducerError
     from streams.kafka.admin import CoPartitioningError
+    from streams.kafka.permissions import KafkaAccessError
     from streams.kafka.settings import SettingsError
     from streams.tools.produce import connect_producer, produce_file
 
@@ -240,6 +241,8 @@ def produce(
             summary = produce_file(input_file, producer, rate=rate, send_invalid=send_invalid)
     except (SettingsError, CoPartitioningError) as exc:
         fail(str(exc))
+    except KafkaAccessError as exc:
+        fail(str(exc), code=1)
     except (ProducerError, KafkaError) as exc:
         fail(f"Kafka: {exc}", code=1)
     typer.echo(summary.text(), err=True)
@@ -330,6 +333,7 @@ def dump(
     """Write a topic's messages as JSONL, partition by partition (KAFKA_BOOTSTRAP_SERVERS)."""
     from kafka.errors import KafkaError
 
+    from streams.kafka.permissions import KafkaAccessError, check_connection, explain_kafka_failure
     from streams.kafka.reading import TopicNotFoundError
     from streams.kafka.settings import Settings, SettingsError
     from streams.tools.dump import dump_topic
@@ -345,6 +349,7 @@ def dump(
         fail(f"cannot write output file {out}: {exc.strerror or exc}")
     count = 0
     try:
+        check_connection(settings)
         write = (sink or sys.stdout.buffer).write
         for value in dump_topic(
             settings.bootstrap_servers, name, settings.kafka_python_config(), records=records
@@ -353,9 +358,9 @@ def dump(
             count += 1
     except TopicNotFoundError as exc:
         fail(str(exc))
+    except KafkaAccessError as exc:
+        fail(str(exc), code=1)
     except KafkaError as exc:
-        from streams.kafka.permissions import explain_kafka_failure
-
         fail(explain_kafka_failure(settings, exc), code=1)
     finally:
         if sink is not None:

@@ -36,6 +36,7 @@ __all__ = [
     "PermissionRefusedError",
     "admin_client",
     "apply_grants",
+    "check_connection",
     "check_permissions",
     "check_role",
     "explain_kafka_failure",
@@ -71,8 +72,18 @@ class PermissionRefusedError(KafkaAccessError):
     """A principal lacks what its role needs; the message names each resource and operation."""
 
 
+def check_connection(settings: Settings) -> None:
+    """Refuse at once, in one line, what the broker would refuse: no broker, a certificate the CA
+    did not sign, a wrong password (kafka-python would retry each for its 30 s bootstrap timeout
+    before saying only "Unable to bootstrap")."""
+    reason = diagnose_connection(settings.bootstrap_servers, settings.kafka_python_config())
+    if reason is not None:
+        raise KafkaAccessError(reason)
+
+
 def admin_client(settings: Settings, client_id: str = "creditstream-admin") -> KafkaAdminClient:
     """An admin client with the settings' security; a refusal is a KafkaAccessError, one line."""
+    check_connection(settings)
     try:
         return KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers,

@@ -22,6 +22,7 @@ from schemas.events import INPUT_EVENT_TYPES
 from schemas.producer import CreditEventProducer
 from schemas.topics import INPUT_TOPICS
 from streams.kafka.admin import ensure_topics
+from streams.kafka.permissions import check_connection
 from streams.kafka.settings import Settings
 from streams.tools.progress import progress_bar
 
@@ -37,6 +38,7 @@ def connect_producer() -> CreditEventProducer:
     and break co-partitioning. Only that topic: a producer's ACLs cover nothing else.
     """
     settings = Settings.from_environment()
+    check_connection(settings)
     ensure_topics(
         settings.bootstrap_servers,
         settings.partitions,

@@ -7,7 +7,7 @@ import dataclasses
 from streams.engine import ENGINE
 from streams.kafka.acls import grants_for, internal_topics
 from streams.kafka.admin import ensure_deployed_topics
-from streams.kafka.permissions import check_role
+from streams.kafka.permissions import check_connection, check_role
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
 from streams.tools.timeline import record_timeline
@@ -40,6 +40,7 @@ def prepare(settings: Settings) -> Prepared:
         with_challenger=challenger is not None,
         worker_creates_topics=settings.worker_creates_topics,
     )
+    check_connection(settings)
     with check_role(settings, "worker", grants, internal_topics(settings.app_id)):
         created = ensure_deployed_topics(
             settings, with_challenger=challenger is not None, create=settings.worker_creates_topics

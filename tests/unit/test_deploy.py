@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
+from streams.kafka.acls import ROLES
 from streams.kafka.settings import ENVIRONMENT
 from streams.worker.metrics import DomainMetrics
 
@@ -146,3 +147,48 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [name for name in ENVIRONMENT if f"`{name}`" not in readme]
     assert not missing, f"README does not document {missing}"
+
+
+def secure_override() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((REPO / "deploy" / "compose.secure.yml").read_text())
+    return document
+
+
+def test_the_secure_override_runs_kafka_with_tls_scram_and_acls_only() -> None:
+    base, secure = compose()["services"], secure_override()["services"]
+    assert secure["kafka-secrets"]["image"] == secure["kafka-users"]["image"] == base["kafka"]["image"]
+    env = {**base["kafka"]["environment"], **secure["kafka"]["environment"]}  # compose merges maps
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert "PLAINTEXT" not in protocols.values()
+    assert protocols["HOST"] == protocols["DOCKER"] == "SASL_SSL"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false" and env["KAFKA_SUPER_USERS"] == "User:admin"
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    # The PLAIN listener for the broker's own connections is never published to the host.
+    assert base["kafka"]["ports"] == ["127.0.0.1:9092:9092"] and "ports" not in secure["kafka"]
+    assert "INTERNAL://kafka:19094" in env["KAFKA_ADVERTISED_LISTENERS"]
+    # No password is written in the file: the broker reads them from the secrets volume.
+    jaas = env["KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG"].replace(
+        "$$", "$"
+    )  # as compose reads it
+    assert 'password="${file:/etc/kafka/secrets/broker-secrets.properties:admin.password}"' in jaas
+    assert env["KAFKA_SSL_KEYSTORE_CREDENTIALS"] == "store.password"
+
+
+def test_the_secure_override_connects_each_creditstream_service_as_its_role() -> None:
+    secure = secure_override()["services"]
+    roles = {"acls": "admin", "worker": "worker", "simulator": "producer"}
+    for name, role in roles.items():
+        env = secure[name]["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_USERNAME"] == role
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == f"/secrets/{role}.password"  # from a file, never inline
+        assert env["KAFKA_SSL_CAFILE"] == "/secrets/ca.pem"
+        assert "kafka-secrets:/secrets:ro" in secure[name]["volumes"]
+    assert secure["acls"]["command"] == ["acls", "--apply", "--create-topics"]
+    assert secure["worker"]["depends_on"]["acls"]["condition"] == "service_completed_successfully"
+    # Every role the ACLs know gets its SCRAM user, and make-secrets makes each one a password.
+    users = secure["kafka-users"]["command"][0].split("for role in ")[1].split(";")[0].split()
+    make_secrets = (REPO / "deploy" / "kafka" / "make-secrets").read_text()
+    assert set(users) == set(make_secrets.split('roles="')[1].split('"')[0].split()) == {"admin", *ROLES}
+    assert "./deploy/kafka/make-secrets:/usr/local/bin/make-secrets:ro" in secure["kafka-secrets"]["volumes"]

@@ -221,6 +221,7 @@ def test_created_topics_keep_the_lenders_records_for_the_configured_retention(
         return []
 
     monkeypatch.setattr(streams.kafka.admin, "ensure_topics", capture)
+    monkeypatch.setattr(streams.worker.run, "check_connection", lambda *_: None)
     monkeypatch.setattr(streams.worker.run, "check_role", lambda *_, **__: contextlib.nullcontext())
     prepare(Settings.from_environment({"CREDITSTREAM_RECORD_RETENTION_DAYS": "3650"}))
     retention = {spec.name: int(spec.config()["retention.ms"]) for spec in created}

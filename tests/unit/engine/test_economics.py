@@ -12,7 +12,8 @@ from schemas.money import fen_to_yuan, yuan
 from schemas.outputs import LimitChanged, LimitReason, Reason
 from streams.engine import UserState, apply
 from streams.engine.decisions import available
-from streams.policy import default_policy
+from streams.policy import default_policy, load_policy
+from streams.policy.loading import DEFAULT_POLICY_PATH
 from streams.tools.simulate import Simulation
 from streams.worker.user_view import user_view
 from tests.unit.engine.builders import RISK_CUTS, Timeline, decision_of, limit_changes
@@ -182,17 +183,20 @@ def test_a_50000_a_month_spotless_user_borrows_200000_cash_at_the_lowest_rate_wi
     assert decision.score is not None and decision.score >= 850
 
 
+@pytest.mark.parametrize("policy_file", ["default.toml", "risk-tuned-2026.12.toml"])
 @pytest.mark.parametrize("product", ["bnpl", "cash_loan", "installment_loan"])
 def test_every_limit_tier_of_every_consumer_product_is_reached_by_a_constructed_history(
-    product: Product,
+    product: Product, policy_file: str
 ) -> None:
     """Histories of up to 24 months: incomes from none to 50,000, starting with 0 to 3 bills paid
-    30 days late, then spotless. Each tier of the product is the limit of one of them at some month."""
-    rules = default_policy().products[product]
+    30 days late, then spotless. Each tier of the product is the limit of one of them at some month.
+    The risk-tuned challenger too: a tuned scorecard must not leave a tier out of reach."""
+    policy = load_policy(DEFAULT_POLICY_PATH.with_name(policy_file))
+    rules = policy.products[product]
     reached: set[int] = set()
     for income in (None, "2000", "8000", "15000", "50000"):
         for late_bills in (0, 1, 3):
-            user = Timeline()
+            user = Timeline(policy=policy)
             user.open(income=income, invited=["installment_loan"])
             for _ in range(late_bills):
                 decision_of(user.at(days=5).buy("100"))

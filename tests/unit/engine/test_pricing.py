@@ -25,11 +25,12 @@ from streams.tools.simulate import Simulation
 from tests.unit.engine.builders import Timeline, decision_of
 from tests.unit.engine.test_properties import build, timelines
 
-# The shipped policies: the default, the 2026.11 champion, and the stricter example challenger.
+# The shipped policies: the default, the 2026.11 champion, and the example and risk-tuned challengers.
 SHIPPED = [
     default_policy(),
     load_policy(DEFAULT_POLICY_PATH.with_name("champion-2026.11.toml")),
     load_policy(DEFAULT_POLICY_PATH.with_name("stricter.toml")),
+    load_policy(DEFAULT_POLICY_PATH.with_name("risk-tuned-2026.12.toml")),
 ]
 
 

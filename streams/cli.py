@@ -13,6 +13,7 @@ from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 
+from streams.kafka.settings import Settings
 from streams.policy import Policy, PolicyError, load_policy
 
 __all__ = ["app", "main"]
@@ -40,9 +41,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def broker_or_exit() -> str:
-    """KAFKA_BOOTSTRAP_SERVERS, once a broker there answers (with the settings' security); else
-    exit 1 with one line saying why."""
+def broker_or_exit() -> Settings:
+    """The settings (KAFKA_BOOTSTRAP_SERVERS and its security), once a broker there accepts them;
+    else exit 1 with one line saying why."""
     from streams.kafka.permissions import KafkaAccessError, admin_client
     from streams.kafka.settings import Settings, SettingsError
 
@@ -53,7 +54,7 @@ def broker_or_exit() -> str:
         fail(str(exc))
     except KafkaAccessError as exc:
         fail(f"{exc}; a local broker: deploy/kafka/start", code=1)
-    return settings.bootstrap_servers
+    return settings
 
 
 def policy_or_exit(path: Path | None) -> Policy:
@@ -482,10 +483,10 @@ def bench_worker_command(
 
     if quick:
         events, seconds = 20_000, 20
-    bootstrap = broker_or_exit()
+    settings = broker_or_exit()
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
         throughput, latency = bench_worker(
-            bootstrap,
+            settings.bootstrap_servers,
             events,
             rate,
             seconds,
@@ -493,6 +494,7 @@ def bench_worker_command(
             workers,
             passthrough=passthrough,
             keep_topics=keep_topics,
+            client_config=settings.kafka_python_config(),
         )
     for result in (throughput, latency):
         typer.echo(result.text())
@@ -515,7 +517,7 @@ def bench_decisions_command(
     from streams.tools.bench import write_results
     from streams.tools.bench_decisions import bench_decisions
 
-    bootstrap = broker_or_exit()
+    bootstrap = broker_or_exit().bootstrap_servers  # PLAINTEXT only: bench_decisions' clients
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
         results = bench_decisions(bootstrap, rate, seconds, Path(workdir))
     for result in results:

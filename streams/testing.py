@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -206,10 +206,10 @@ def _parse(body: bytes, content_type: str) -> Any:
     return json.loads(body) if content_type == "application/json" else body.decode()
 
 
-def read_records(bootstrap: str, topic: str) -> list[Any]:
+def read_records(bootstrap: str, topic: str, client_config: Mapping[str, Any] | None = None) -> list[Any]:
     """Every record (kafka-python ConsumerRecord) up to the topic's current end, partition by partition."""
     try:
-        return list(iter_records(bootstrap, topic))
+        return list(iter_records(bootstrap, topic, client_config))
     except TopicNotFoundError:  # the topic does not exist yet
         return []
 

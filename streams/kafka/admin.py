@@ -149,7 +149,9 @@ def wait_for_partition_counts(admin: KafkaAdminClient, names: list[str], timeout
         time.sleep(0.2)
 
 
-def delete_topics_starting_with(bootstrap_servers: str, *prefixes: str) -> list[str]:
+def delete_topics_starting_with(
+    bootstrap_servers: str, *prefixes: str, client_config: Mapping[str, Any] | None = None
+) -> list[str]:
     """Delete every topic whose name starts with one of ``prefixes`` (a benchmark's own); return
     their names.
 
@@ -158,7 +160,9 @@ def delete_topics_starting_with(bootstrap_servers: str, *prefixes: str) -> list[
     """
     if not prefixes or not all(prefixes):
         raise ValueError("refusing to delete topics with an empty prefix: that would be every topic")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="creditstream-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="creditstream-admin", **dict(client_config or {})
+    )
     try:
         names = sorted(t for t in admin.list_topics() if t.startswith(prefixes))
         if names:
@@ -168,9 +172,13 @@ def delete_topics_starting_with(bootstrap_servers: str, *prefixes: str) -> list[
         admin.close()
 
 
-def broker_log_dirs(bootstrap_servers: str) -> dict[str, list[str]]:
+def broker_log_dirs(
+    bootstrap_servers: str, client_config: Mapping[str, Any] | None = None
+) -> dict[str, list[str]]:
     """Each broker's ``log.dirs``, by broker id: where its data lives says what its disk costs."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="creditstream-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="creditstream-admin", **dict(client_config or {})
+    )
     try:
         ids = [str(b["broker_id"]) for b in admin.describe_cluster()["brokers"]]
         described = admin.describe_configs(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-__all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
+__all__ = ["ENVIRONMENT", "Settings", "SettingsError", "aiokafka_options"]
 
 # name -> (default, meaning): the single table of settings the README documents.
 ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
@@ -287,6 +287,24 @@ class Settings:
                 "ssl_keyfile": str(self.ssl_keyfile) if self.ssl_keyfile else None,
             }
         return config
+
+
+def aiokafka_options(kafka_python_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The same security for an aiokafka client (the bench's peers): its SASL options have
+    kafka-python's names, and TLS comes as an SSL context instead of file names."""
+    config = dict(kafka_python_config)
+    protocol = str(config.get("security_protocol") or "PLAINTEXT")
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        options |= {
+            key: config[key] for key in ("sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+        }
+    if protocol.endswith("SSL"):
+        context = ssl.create_default_context(cafile=config.get("ssl_cafile"))
+        if config.get("ssl_certfile"):
+            context.load_cert_chain(config["ssl_certfile"], config.get("ssl_keyfile"))
+        options["ssl_context"] = context
+    return options
 
 
 def _flag(name: str, value: str) -> bool:

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -158,6 +158,7 @@ def bench_worker(
     workers: int = 1,
     passthrough: bool = False,
     keep_topics: bool = False,
+    client_config: Mapping[str, Any] | None = None,
 ) -> tuple[BenchResult, BenchResult]:
     """Live workers on the broker: (sustained throughput on a backlog, latency at a steady rate).
 
@@ -175,14 +176,21 @@ def bench_worker(
 
     The run's topics (``bench<milliseconds>.`` and faust's ``bench<milliseconds>-worker-``) are
     deleted at the end unless ``keep_topics``.
+
+    ``client_config``: kafka-python's security settings (Settings.kafka_python_config), for every
+    client of the bench and its peers, so that a secured broker (SASL_SSL) is measured as the
+    worker meets it; the worker processes read the same KAFKA_* environment.
     """
     prefix = f"bench{time.time_ns() // 1_000_000}."
+    security = dict(client_config or {})
     try:
-        return _bench_worker(bootstrap, prefix, events, rate, seconds, workdir, workers, passthrough)
+        return _bench_worker(
+            bootstrap, prefix, events, rate, seconds, workdir, workers, passthrough, security
+        )
     finally:
         if not keep_topics:
             try:
-                delete_topics_starting_with(bootstrap, *run_topic_prefixes(prefix))
+                delete_topics_starting_with(bootstrap, *run_topic_prefixes(prefix), client_config=security)
             except KafkaError as exc:  # say so, without hiding why the run itself failed
                 log.warning("could not delete this run's topics (%s*): %s", prefix, exc)
 
@@ -196,6 +204,7 @@ def _bench_worker(
     workdir: Path,
     workers: int,
     passthrough: bool,
+    security: dict[str, Any],
 ) -> tuple[BenchResult, BenchResult]:
     policy = default_policy()
     simulated = Simulation(max(20, events // 120), 400, 1, policy, id_prefix="tp-")
@@ -208,8 +217,9 @@ def _bench_worker(
         bootstrap,
         settings.partitions,
         topics=[_bench_topic(t, prefix) for t in ALL_TOPICS] + [peer_output],
+        client_config=security,
     )
-    with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
+    with CreditEventProducer(bootstrap, topic_prefix=prefix, **security) as producer:
         for line in backlog:
             head = orjson.loads(line)
             producer.send_bytes(head["type"], head["user_id"], line)
@@ -261,7 +271,8 @@ def _bench_worker(
                 # The whole run's mean, from the first record: small batches cost more per event.
                 "records_per_batch": round(processed() / batches, 1) if batches else None,
                 "engine": ENGINE,
-                "broker_storage": broker_storage(bootstrap),
+                "broker_storage": broker_storage(bootstrap, security),
+                "security_protocol": security.get("security_protocol", "PLAINTEXT"),
                 # All the machine's cores over the backlog (the workers, the broker, this bench):
                 # busy, and stolen by the host, which the worker's figures move with (None for a
                 # phase too short to count: see machine.MIN_TICKS).
@@ -271,7 +282,9 @@ def _bench_worker(
             },
         )  # fmt: skip
         if passthrough:
-            written = _records_written(bootstrap, prefix, {prefix + t.name for t in INPUT_AND_LEGACY})
+            written = _records_written(
+                bootstrap, prefix, {prefix + t.name for t in INPUT_AND_LEGACY}, security
+            )
             per_event = written / len(backlog)
             peer = run_passthrough(
                 bootstrap,
@@ -280,6 +293,7 @@ def _bench_worker(
                 len(backlog),
                 per_event,
                 prefix + "peer",
+                security,
             )
             floor_runner = LocalWorker(
                 bootstrap,
@@ -331,7 +345,7 @@ def _bench_worker(
         # aiokafka from one loop, waking every 5 ms: a quarter of the CPU kafka-python's
         # record-by-record sends took at 1,900 events/s, on the cores the worker runs on.
         cpu_began = read_cpu_times()
-        send_seconds = send_paced(bootstrap, steady, rate, topic_prefix=prefix)
+        send_seconds = send_paced(bootstrap, steady, rate, topic_prefix=prefix, client_config=security)
         steady_cpu = cpu_shares(cpu_began, read_cpu_times())
         wait_until(
             lambda: processed() >= len(backlog) + len(steady),
@@ -342,7 +356,9 @@ def _bench_worker(
     finally:
         for worker in running:
             worker.stop()
-    sent_and_latency = _decision_latencies(bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady})
+    sent_and_latency = _decision_latencies(
+        bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady}, security
+    )
     latencies = sorted(latency for _, latency in sent_and_latency)
     latency = BenchResult(
         "worker-latency", len(steady), send_seconds, len(steady) / send_seconds,
@@ -427,9 +443,9 @@ def run_topic_prefixes(prefix: str) -> tuple[str, str]:
     return prefix, prefix.rstrip(".") + "-"
 
 
-def _records_written(bootstrap: str, prefix: str, inputs: set[str]) -> int:
+def _records_written(bootstrap: str, prefix: str, inputs: set[str], security: Mapping[str, Any]) -> int:
     """Records in every topic of this run but its inputs: outputs, changelog, markers."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **security)
     try:
         names = [t for t in consumer.topics() if t.startswith(run_topic_prefixes(prefix)) and t not in inputs]
         names = [t for t in names if not t.endswith(PASSTHROUGH_OUT)]
@@ -449,6 +465,7 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
     """The figures a reader compares first, at the top level, then both results in full."""
     details = throughput.details
     return {
+        "security_protocol": details.get("security_protocol", "PLAINTEXT"),
         "worker_events_per_second": round(throughput.events_per_second, 1),
         "passthrough_events_per_second": details.get("passthrough_events_per_second"),
         "ratio_to_passthrough": details.get("ratio_to_passthrough"),
@@ -470,10 +487,10 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
     }
 
 
-def broker_storage(bootstrap: str) -> dict[str, Any]:
+def broker_storage(bootstrap: str, security: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Each broker's data directories and, where they are on this machine, their filesystem."""
     try:
-        by_broker = broker_log_dirs(bootstrap)
+        by_broker = broker_log_dirs(bootstrap, security)
     except KafkaError as exc:
         return {"error": f"could not describe the broker's log.dirs: {exc}"}
     return {
@@ -518,16 +535,18 @@ def backlog_measured(backlog: int, applied_at_start: int) -> int:
     return backlog - applied_at_start
 
 
-def _decision_latencies(bootstrap: str, prefix: str, request_ids: set[str]) -> list[tuple[int, int]]:
+def _decision_latencies(
+    bootstrap: str, prefix: str, request_ids: set[str], security: Mapping[str, Any]
+) -> list[tuple[int, int]]:
     """Per decision, its request's record timestamp and the milliseconds from there to the
     decision's record timestamp, in the order the decisions were written."""
     requested: dict[str, int] = {}
-    for record in read_records(bootstrap, prefix + EVENTS.name):
+    for record in read_records(bootstrap, prefix + EVENTS.name, security):
         event_id = orjson.loads(record.value)["event_id"]
         if event_id in request_ids:
             requested[event_id] = record.timestamp
     latencies = []
-    for record in read_records(bootstrap, prefix + DECISIONS.name):
+    for record in read_records(bootstrap, prefix + DECISIONS.name, security):
         decision = orjson.loads(record.value)
         sent = requested.get(decision["request_event_id"])
         if sent is not None:

@@ -18,14 +18,15 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Iterator, Sequence
-from typing import Final
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.producer import new_traceparent
 from schemas.topics import topic_for_event_type
+from streams.kafka.settings import aiokafka_options
 
 __all__ = ["TICK_SECONDS", "no_collector_pauses", "send_paced"]
 
@@ -33,13 +34,21 @@ TICK_SECONDS: Final = 0.005  # the producer's linger: records sent at one tick s
 
 
 def send_paced(
-    bootstrap: str, lines: Sequence[bytes], rate: float, *, topic_prefix: str = "", tick: float = TICK_SECONDS
+    bootstrap: str,
+    lines: Sequence[bytes],
+    rate: float,
+    *,
+    topic_prefix: str = "",
+    tick: float = TICK_SECONDS,
+    client_config: Mapping[str, Any] | None = None,
 ) -> float:
     """Send each event line to its topic, keyed by its user_id, the n-th no earlier than
     n / ``rate`` seconds after the first; returns the seconds from the first send until Kafka
     acknowledged the last."""
     with no_collector_pauses():
-        return asyncio.run(_send_paced(bootstrap, lines, rate, topic_prefix, tick))
+        return asyncio.run(
+            _send_paced(bootstrap, lines, rate, topic_prefix, tick, aiokafka_options(client_config or {}))
+        )
 
 
 @contextlib.contextmanager
@@ -63,11 +72,15 @@ def no_collector_pauses() -> Iterator[None]:
             gc.enable()
 
 
-async def _send_paced(bootstrap: str, lines: Sequence[bytes], rate: float, prefix: str, tick: float) -> float:
+async def _send_paced(
+    bootstrap: str, lines: Sequence[bytes], rate: float, prefix: str, tick: float, security: dict[str, Any]
+) -> float:
     # As the project's producer helper (schemas.producer) sends: acknowledged by all replicas,
     # idempotent, lingering 5 ms; aiokafka's default partitioner is Kafka's murmur2, as the
     # worker checks.
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, **security
+    )
     await producer.start()
     try:
         interval = 1.0 / rate

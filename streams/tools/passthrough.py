@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.kafka.settings import aiokafka_options
 
 __all__ = ["PassthroughResult", "RecordsPerEvent", "run_passthrough"]
 
@@ -46,14 +50,30 @@ class RecordsPerEvent:
 
 
 def run_passthrough(
-    bootstrap: str, input_topic: str, output_topic: str, events: int, records_per_event: float, group: str
+    bootstrap: str,
+    input_topic: str,
+    output_topic: str,
+    events: int,
+    records_per_event: float,
+    group: str,
+    client_config: Mapping[str, Any] | None = None,
 ) -> PassthroughResult:
-    """Consume ``events`` messages of ``input_topic`` from the start; time it from the first batch."""
-    return asyncio.run(_passthrough(bootstrap, input_topic, output_topic, events, records_per_event, group))
+    """Consume ``events`` messages of ``input_topic`` from the start; time it from the first batch.
+    ``client_config``: kafka-python's security settings (the worker's), given to aiokafka alike."""
+    security = aiokafka_options(client_config or {})
+    return asyncio.run(
+        _passthrough(bootstrap, input_topic, output_topic, events, records_per_event, group, security)
+    )
 
 
 async def _passthrough(
-    bootstrap: str, input_topic: str, output_topic: str, events: int, records_per_event: float, group: str
+    bootstrap: str,
+    input_topic: str,
+    output_topic: str,
+    events: int,
+    records_per_event: float,
+    group: str,
+    security: dict[str, Any],
 ) -> PassthroughResult:
     consumer = AIOKafkaConsumer(
         input_topic,
@@ -62,8 +82,9 @@ async def _passthrough(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        **security,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **security)
     await consumer.start()
     await producer.start()
     seen = sent = 0

@@ -52,7 +52,7 @@ def test_a_failed_cleanup_does_not_hide_why_the_run_failed(
     def run_fails(*args: object) -> None:
         raise RuntimeError("the worker never became ready")
 
-    def delete_fails(*args: object) -> None:
+    def delete_fails(*args: object, **options: object) -> None:
         raise KafkaError("no broker answers")
 
     monkeypatch.setattr(bench, "_bench_worker", run_fails)

@@ -144,26 +144,36 @@ def test_refusals_are_one_line_and_an_exit(secure: SecureBroker, prefix: str, tm
 def test_live_equals_replay_and_a_killed_worker_loses_nothing_over_sasl_ssl(
     secure: SecureBroker, prefix: str, tmp_path: Path
 ) -> None:
+    """Two workers in one group, each keeping a standby of the other's table partitions (read
+    from the changelog over SASL_SSL); one is SIGKILLed mid-stream, the other takes over its
+    partitions, then the killed one restarts and the stream goes on."""
     _acls(secure, prefix)
     lines = list(Simulation(30, 90, 21, default_policy(), id_prefix="sec-").lines())
     first, second = lines[: len(lines) // 2], lines[len(lines) // 2 :]
-    worker = LocalWorker(
-        secure.bootstrap,
-        prefix,
-        tmp_path / "state",
-        tmp_path / "worker.log",
-        extra_env={
-            **secure.env("worker"),
-            "CREDITSTREAM_API_TOKEN_FILE": _write(tmp_path / "token", TOKEN),
-            "CREDITSTREAM_STANDBY_REPLICAS": "1",
-        },
+    token = _write(tmp_path / "token", TOKEN)
+    killed, survivor = (
+        LocalWorker(
+            secure.bootstrap,
+            prefix,
+            tmp_path / f"state-{name}",
+            tmp_path / f"worker-{name}.log",
+            extra_env={
+                **secure.env("worker"),
+                "CREDITSTREAM_API_TOKEN_FILE": token,
+                "CREDITSTREAM_STANDBY_REPLICAS": "1",
+            },
+        )
+        for name in ("a", "b")
     )
-    worker.start()
+    worker = survivor
+    killed.start()
+    survivor.start()
     try:
         _produce(secure, prefix, first, tmp_path / "first.jsonl")
         wait_until(lambda: _decisions(secure, prefix) > 20, 120, "decisions over SASL_SSL")
-        worker.kill()  # SIGKILL: no commit, no flush
-        worker.start()
+        killed.kill()  # SIGKILL: no commit, no flush
+        wait_until(lambda: _owns_every_partition(survivor), 90, "the survivor taking every partition")
+        killed.start()
         _produce(secure, prefix, second, tmp_path / "second.jsonl")
         requests = sum(1 for line in lines if b'"application"' in line or b'"credit"' in line)
         wait_until(lambda: _decisions(secure, prefix, distinct=True) >= requests, 180, "every decision")
@@ -197,15 +207,10 @@ def test_live_equals_replay_and_a_killed_worker_loses_nothing_over_sasl_ssl(
             if group[1] != "dead_letter":
                 assert _first_occurrences(got) == _first_occurrences(expected), group
 
-        # No secret in the log, /health, /metrics, the dead letters or any command's output.
-        health, metrics = worker.get("/health"), worker.get("/metrics")
-        outputs = [
-            worker.log_path.read_text(errors="replace"),
-            str(health),
-            str(metrics),
-            log.stdout,
-            log.stderr,
-        ]
+        # No secret in the logs, /health, /metrics, the dead letters or any command's output.
+        outputs = [w.log_path.read_text(errors="replace") for w in (killed, survivor)]
+        outputs += [str(w.get(path)) for w in (killed, survivor) for path in ("/health", "/metrics")]
+        outputs += [log.stdout, log.stderr]
         outputs += [
             secure.cli("auditor", "dump", "credit.dead-letter", CREDITSTREAM_TOPIC_PREFIX=prefix).stdout
         ]
@@ -214,7 +219,13 @@ def test_live_equals_replay_and_a_killed_worker_loses_nothing_over_sasl_ssl(
             for secret in [*secrets, TOKEN]:
                 assert secret not in text
     finally:
-        worker.stop()
+        killed.stop()
+        survivor.stop()
+
+
+def _owns_every_partition(worker: LocalWorker) -> bool:
+    status, ready = worker.get("/ready")
+    return status == 200 and ready["assigned_partitions"] == worker.partitions
 
 
 def _write(path: Path, text: str) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from schemas.events import Product
 from schemas.money import Amount
@@ -132,10 +132,10 @@ class Decision(_Output):
         "carried 0 there: read 0 as null."
     )
     score_model: ScoreModel = Field(
-        "consumer",
+        "consumer",  # optional in the JSON Schema: decisions written before it stay valid
         description="Which model's score sized and priced this product: consumer (bnpl, cash_loan, "
         "installment_loan) or merchant (business_loan). Added within schema 1; absent in decisions "
-        "written before creditstream 0.2, where the product says it.",
+        "written before creditstream 0.2, where the product says it (read as just so).",
     )
     limit: Amount = Field(description="The product limit this decision was taken against.")
     available_after: Amount = Field(
@@ -143,6 +143,14 @@ class Decision(_Output):
     )
     decided_at: AwareDatetime = Field(description="The request's occurred_at.")
     policy_version: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_of_an_older_decision(cls, data: Any) -> Any:
+        """A decision written before score_model: its product names the model, as it did then."""
+        if isinstance(data, dict) and "score_model" not in data and "product" in data:
+            return {**data, "score_model": "merchant" if data["product"] == "business_loan" else "consumer"}
+        return data
 
 
 class ScoreChanged(_Output):

@@ -426,7 +426,7 @@ def bench_decode_command(
     / "decode.json",
 ) -> None:
     """Events per second that one core decodes and validates."""
-    from streams.tools.bench import bench_decode, ensure_simulated_log, write_results
+    from streams.tools.bench.worker import bench_decode, ensure_simulated_log, write_results
 
     log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, policy_or_exit(None))
     with log.open("rb") as source:
@@ -444,7 +444,7 @@ def bench_replay_command(
     policy: PolicyOption = None,
 ) -> None:
     """Events per second of replay (decode, engine, encode, write) over a simulated log."""
-    from streams.tools.bench import bench_replay, ensure_simulated_log, write_results
+    from streams.tools.bench.worker import bench_replay, ensure_simulated_log, write_results
 
     loaded = policy_or_exit(policy)
     log = ensure_simulated_log(BENCH_DIR / f"sim-{events}.jsonl", events, loaded)
@@ -479,7 +479,7 @@ def bench_worker_command(
     import json
     import tempfile
 
-    from streams.tools.bench import bench_worker, summary_document
+    from streams.tools.bench.worker import bench_worker, summary_document
 
     if quick:
         events, seconds = 20_000, 20
@@ -514,8 +514,8 @@ def bench_decisions_command(
     request_decision and of POST /v1/decisions at a steady request rate."""
     import tempfile
 
-    from streams.tools.bench import write_results
-    from streams.tools.bench_decisions import bench_decisions
+    from streams.tools.bench.decisions import bench_decisions
+    from streams.tools.bench.worker import write_results
 
     bootstrap = broker_or_exit().bootstrap_servers  # PLAINTEXT only: bench_decisions' clients
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:

@@ -15,8 +15,8 @@ from schemas.money import fen_to_yuan
 from schemas.outputs import Decision, LimitChanged, OfferChanged, ScoreChanged
 from streams.engine.state import UserState
 from streams.explain.texts import Language, text_of
+from streams.log_steps import replay_steps
 from streams.policy import Policy
-from streams.tools.replay import replay_steps
 
 __all__ = ["TimelineEntry", "explain_user", "render"]
 

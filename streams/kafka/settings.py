@@ -100,7 +100,7 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
     "CREDITSTREAM_TIMELINE": (
         "",
         "diagnosis only: a file the worker appends its main thread's timeline to "
-        "(streams.tools.timeline); none when empty",
+        "(streams.worker.timeline; read by python -m streams.tools.bench.timeline); none when empty",
     ),
 }
 

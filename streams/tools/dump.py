@@ -2,7 +2,7 @@
 
 `creditstream dump credit.events --records --out events.jsonl` followed by `creditstream replay
 events.jsonl` reproduces the live worker's outputs byte for byte: each line keeps the record's
-partition, offset, timestamp and key (streams.tools.records).
+partition, offset, timestamp and key (streams.records).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from streams.kafka.reading import iter_records, partition_count
-from streams.tools.records import encode_record
+from streams.records import encode_record
 
 __all__ = ["dump_topic"]
 
@@ -24,7 +24,7 @@ def dump_topic(
     records: bool = False,
 ) -> Iterator[bytes]:
     """Every message as one JSONL line's worth of bytes: the value, or with ``records`` the whole
-    record (streams.tools.records).
+    record (streams.records).
 
     A value with a newline byte cannot be one JSONL line: its newlines become spaces (such a value
     is never a valid event, so it is dead-lettered either way). A record line keeps it exactly.

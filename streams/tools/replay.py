@@ -2,7 +2,7 @@
 
 Lines are taken in file order, as if from one partition; every output (decision, score_changed,
 limit_changed, dead_letter) is written as one JSON line. A line is either an event, or a Kafka
-record as `creditstream dump --records` writes it (streams.tools.records): then it is processed as
+record as `creditstream dump --records` writes it (streams.records): then it is processed as
 the worker processed that record. A bad line becomes a dead_letter with source_topic "replay" and
 offset = its line number, and the run goes on.
 """
@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import BinaryIO
 
 from streams.engine import UserState
+from streams.log_steps import replay_steps
 from streams.policy import Policy
-from streams.processing import Message, Step, process, refuse
-from streams.tools.records import RECORD_PREFIX, RecordLineError, message_from_record_line
+from streams.processing import Step
 
-__all__ = ["REPLAY_TOPIC", "ReplaySummary", "replay_lines", "replay_numbered", "replay_steps"]
-
-REPLAY_TOPIC: Final = "replay"
+__all__ = ["ReplaySummary", "replay_lines"]
 
 
 @dataclass
@@ -69,37 +67,6 @@ class ReplaySummary:
             f"{self.dead_letters} dead letters, {self.users} users; outputs: {kinds}; "
             f"{self.seconds:.2f}s ({rate:,.0f} lines/s)"
         )
-
-
-def replay_steps(
-    lines: Iterable[bytes], policy: Policy, states: dict[str, UserState] | None = None
-) -> Iterator[tuple[int, Step]]:
-    """(line number, step) for each line; ``states`` holds every user's state as the run goes."""
-    return replay_numbered(enumerate(lines, start=1), policy, states)
-
-
-def replay_numbered(
-    lines: Iterable[tuple[int, bytes]], policy: Policy, states: dict[str, UserState] | None = None
-) -> Iterator[tuple[int, Step]]:
-    """As replay_steps, for lines that carry their own line numbers (a shard of a log).
-
-    ``states`` owns every user's state: the engine changes a user's state in place for each of
-    their lines, so a step's ``state`` is the user's live state, not a snapshot."""
-    table = states if states is not None else {}
-    load = table.get
-    for number, line in lines:
-        value = line.rstrip(b"\r\n")
-        message = Message(REPLAY_TOPIC, None, number, None, value, None)
-        if value.startswith(RECORD_PREFIX):  # a Kafka record, as `dump --records` wrote it
-            try:
-                message = message_from_record_line(value)
-            except RecordLineError as exc:
-                yield number, refuse(message, str(exc), "not_json")
-                continue
-        step = process(message, load, policy, owned=True)
-        if step.state is not None and step.user_id is not None:
-            table[step.user_id] = step.state
-        yield number, step
 
 
 def replay_lines(

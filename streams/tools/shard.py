@@ -29,10 +29,11 @@ from typing import Any, BinaryIO, Final
 import orjson
 
 from streams.engine import UserState
+from streams.log_steps import replay_numbered
 from streams.policy import Policy
+from streams.records import RECORD_PREFIX
 from streams.tools.backtest import OUTCOME_WINDOW_DAYS, BacktestResult, ByteSink, run_backtest
-from streams.tools.records import RECORD_PREFIX
-from streams.tools.replay import ReplaySummary, replay_numbered
+from streams.tools.replay import ReplaySummary
 
 __all__ = ["backtest_sharded", "replay_sharded", "shard_of"]
 

@@ -85,7 +85,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
 
 def faust_app(settings: Settings) -> faust.App:
     """The Faust app with the worker's Kafka, store, producer and web settings, and no topics,
-    tables or agents yet (the bench's Faust floor runs on the same one: streams.tools.faust_floor)."""
+    tables or agents yet (the bench's Faust floor runs on the same one: streams.tools.bench.faust_floor)."""
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],

@@ -1,7 +1,7 @@
 """How long each batch gathers records, and how the next fetches wait, chosen after each batch.
 
 One place for the worker's agent (streams.worker.agents) and the bench's Faust floor
-(streams.tools.faust_floor), so that the floor is paced as the worker is.
+(streams.tools.bench.faust_floor), so that the floor is paced as the worker is.
 
 - A batch gathers for 5 ms while the worker keeps up, and for 15 ms while at least
   ``BACKLOG_RECORDS`` records wait in Kafka behind the last batch (bigger batches spread a batch's

@@ -10,9 +10,9 @@ from streams.kafka.admin import ensure_deployed_topics
 from streams.kafka.permissions import check_connection, check_role
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
-from streams.tools.timeline import record_timeline
 from streams.worker.app import create_app
 from streams.worker.process import CreditWorker
+from streams.worker.timeline import record_timeline
 
 __all__ = ["Prepared", "prepare", "run_worker"]
 
@@ -65,7 +65,7 @@ def _check_state_dir(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust commits offsets and flushes the table on the way out."""
     timeline = settings.timeline_path
-    if timeline is not None:  # diagnosis: where records wait (streams.tools.timeline)
+    if timeline is not None:  # diagnosis: where records wait (streams.worker.timeline)
         try:
             record_timeline(timeline)
         except OSError as exc:

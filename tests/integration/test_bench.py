@@ -14,8 +14,8 @@ from streams.kafka.admin import ensure_topics
 from streams.policy import default_policy
 from streams.processing import expected_partition
 from streams.testing import read_records, wait_until
-from streams.tools.bench import bench_worker, summary_document
-from streams.tools.paced import send_paced
+from streams.tools.bench.paced import send_paced
+from streams.tools.bench.worker import bench_worker, summary_document
 from streams.tools.simulate import Simulation
 from streams.worker.agents import BATCH_MAX
 
@@ -121,7 +121,7 @@ def test_a_run_deletes_its_topics_unless_asked_to_keep_them(bootstrap: str, tmp_
 def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
     bootstrap: str, unique_prefix: str
 ) -> None:
-    """The bench's load generator (streams.tools.paced): every line reaches its event type's topic,
+    """The bench's load generator (streams.tools.bench.paced): every line reaches its event type's topic,
     on the partition Kafka's default partitioner gives its user (the worker checks that), with a
     trace context, and no faster than the rate."""
     ensure_topics(bootstrap, 4, topics=[replace(EVENTS, name=unique_prefix + EVENTS.name)])

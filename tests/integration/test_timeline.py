@@ -43,7 +43,7 @@ def test_a_worker_records_its_timeline_and_the_report_reads_it(bootstrap: str, t
     # The cycle collector may or may not have run in so short a life.
     assert {"idle", "fetch", "batch"} <= kinds <= {"idle", "fetch", "batch", "gc"}
     report = subprocess.run(
-        [sys.executable, "-m", "streams.tools.timeline", str(timeline)],
+        [sys.executable, "-m", "streams.tools.bench.timeline", str(timeline)],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     figures = json.loads(report.stdout)

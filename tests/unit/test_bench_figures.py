@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from kafka.errors import KafkaError
 
-from streams.tools import bench
-from streams.tools.bench import local_filesystem
+from streams.tools.bench import worker as bench
+from streams.tools.bench.worker import local_filesystem
 
 
 def test_the_deepest_mount_holding_a_path_names_its_filesystem(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import orjson
 
 from schemas.codec import DecodeError, decode_event, encode
 from streams.policy import default_policy
-from streams.tools.bench import bench_replay
-from streams.tools.contract_floor import run_contract_floor
+from streams.tools.bench.contract_floor import run_contract_floor
+from streams.tools.bench.worker import bench_replay
 from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.tools.latencies import latency_windows, percentile
+from streams.tools.bench.latencies import latency_windows, percentile
 
 
 def test_a_percentile_is_the_value_at_that_fraction_of_the_sorted_values() -> None:

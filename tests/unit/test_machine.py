@@ -1,10 +1,10 @@
-"""streams.tools.machine: the bench says what it ran on and how busy and stolen the cores were."""
+"""streams.tools.bench.machine: the bench says what it ran on and how busy and stolen the cores were."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from streams.tools.machine import (
+from streams.tools.bench.machine import (
     MIN_TICKS,
     CpuTimes,
     cpu_shares,

@@ -1,4 +1,4 @@
-"""streams.tools.paced: the bench's load generator sends with the cycle collector off, so that no
+"""streams.tools.bench.paced: the bench's load generator sends with the cycle collector off, so that no
 collection pause turns part of the steady load into a burst."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from streams.tools.paced import no_collector_pauses
+from streams.tools.bench.paced import no_collector_pauses
 
 
 def test_inside_the_collector_is_off_and_what_existed_is_frozen() -> None:

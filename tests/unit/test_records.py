@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from streams.processing import Message
-from streams.tools.records import RECORD_PREFIX, RecordLineError, encode_record, message_from_record_line
+from streams.records import RECORD_PREFIX, RecordLineError, encode_record, message_from_record_line
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.tools.passthrough import RecordsPerEvent
+from streams.tools.bench.passthrough import RecordsPerEvent
 
 
 @pytest.mark.parametrize("ratio", [0.759, 1.146, 2.0, 0.0])

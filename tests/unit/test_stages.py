@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.tools.stages import bucket_quantile, stage_figures, stage_histograms
+from streams.tools.bench.stages import bucket_quantile, stage_figures, stage_histograms
 from streams.worker.metrics import DomainMetrics
 from streams.worker.take import Batch
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from streams.tools.timeline import collection_recorder, tail_report
+from streams.tools.bench.timeline import tail_report
+from streams.worker.timeline import collection_recorder
 
 
 def test_the_slowest_records_waits_are_split_at_their_fetch_and_the_idle_time_within_them_is_summed() -> None:

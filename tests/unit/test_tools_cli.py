@@ -21,7 +21,7 @@ from streams.policy import (
     load_policy,
     policy_with_overrides,
 )
-from streams.tools.bench import _bench_topic
+from streams.tools.bench.worker import _bench_topic
 from streams.tools.simulate import Simulation
 
 STRICTER = DEFAULT_POLICY_PATH.parent / "stricter.toml"

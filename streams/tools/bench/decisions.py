@@ -28,8 +28,8 @@ from schemas.topics import ALL_TOPICS
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
 from streams.testing import LocalWorker
-from streams.tools.bench import BenchResult
-from streams.tools.latencies import percentile
+from streams.tools.bench.latencies import percentile
+from streams.tools.bench.worker import BenchResult
 from streams.tools.produce import Pacer
 
 __all__ = ["bench_decisions"]

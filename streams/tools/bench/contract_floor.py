@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from schemas.codec import DecodeError, decode_event, encode
+from streams.log_steps import REPLAY_TOPIC
 from streams.processing import Message, refuse
-from streams.tools.replay import REPLAY_TOPIC
 
 __all__ = ["ContractFloor", "Sink", "run_contract_floor"]
 

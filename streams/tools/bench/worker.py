@@ -31,15 +31,15 @@ from streams.kafka.admin import broker_log_dirs, delete_topics_starting_with, en
 from streams.kafka.settings import Settings
 from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
-from streams.tools.contract_floor import run_contract_floor
-from streams.tools.faust_floor import run_faust_floor
-from streams.tools.latencies import latency_windows, percentile
-from streams.tools.machine import cpu_shares, machine_description, read_cpu_times
-from streams.tools.paced import send_paced
-from streams.tools.passthrough import run_passthrough
+from streams.tools.bench.contract_floor import run_contract_floor
+from streams.tools.bench.faust_floor import run_faust_floor
+from streams.tools.bench.latencies import latency_windows, percentile
+from streams.tools.bench.machine import cpu_shares, machine_description, read_cpu_times
+from streams.tools.bench.paced import send_paced
+from streams.tools.bench.passthrough import run_passthrough
+from streams.tools.bench.stages import stage_figures, stage_histograms
 from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
-from streams.tools.stages import stage_figures, stage_histograms
 
 __all__ = [
     "BenchResult",
@@ -117,7 +117,7 @@ def bench_decode(lines: list[bytes], repeat: int = 3) -> BenchResult:
 
 def bench_replay(log: Path, policy: Policy) -> BenchResult:
     """Replay the whole log into memory (writing included), as `creditstream replay` does; and,
-    first, the contract floor over the same log (streams.tools.contract_floor): the contracts'
+    first, the contract floor over the same log (streams.tools.bench.contract_floor): the contracts'
     decode and encode alone, whose ratio to replay is the engine's share."""
     with log.open("rb") as source:
         floor = run_contract_floor(source, _Discard())
@@ -167,7 +167,7 @@ def bench_worker(
     Throughput: ``events`` simulated events are produced first, then the workers start; the clock
     runs from every worker ready until their metrics count them all applied, and counts only the
     events applied in that time (a worker that was ready first has already applied some). With
-    ``passthrough``, the bare aiokafka loop (streams.tools.passthrough) then runs over the same
+    ``passthrough``, the bare aiokafka loop (streams.tools.bench.passthrough) then runs over the same
     backlog, sending as many records per event as the workers wrote (outputs and changelog,
     counted from the topics' end offsets). Latency: then ``rate`` events a second (half the
     workers' measured throughput when None) for ``seconds`` seconds; each decision's latency is its
@@ -318,7 +318,7 @@ def _bench_worker(
                     "passthrough_seconds": round(peer.seconds, 3),
                     "passthrough_records_sent": peer.records_sent,
                     "ratio_to_passthrough": round(throughput.events_per_second / peer.events_per_second, 3),
-                    # Faust as the worker runs it, with no engine and no table (streams.tools.faust_floor):
+                    # Faust as the worker runs it, with no engine and no table (bench.faust_floor):
                     # the worker against it is the engine's and the table's cost, it against the bare
                     # loop Faust's own.
                     "faust_floor_events_per_second": round(floor.events_per_second, 1),
@@ -375,7 +375,7 @@ def _bench_worker(
             # before), then its batch's phases (process, acks, writes).
             "stages": stages,
             # Per 10 s of sending: a tail spread over the run is the worker's cost per record,
-            # one in a few windows is a stall to find (streams.tools.latencies).
+            # one in a few windows is a stall to find (streams.tools.bench.latencies).
             "windows": latency_windows(sent_and_latency),
             "cpu": steady_cpu,  # all the machine's cores while the events were sent
         },

@@ -1,6 +1,6 @@
 """The bench's second peer: Faust as the worker runs it, with no engine and no table.
 
-The bare aiokafka loop (streams.tools.passthrough) is Kafka's cost alone. This is Faust's: the
+The bare aiokafka loop (streams.tools.bench.passthrough) is Kafka's cost alone. This is Faust's: the
 worker's own app settings (streams.worker.app.faust_app) and consumer tuning, its batches
 (streams.worker.take with the worker's pacing), its sends straight to the producer and its wait for
 their acknowledgements per batch. Per event it parses the message and sends ``records_per_event``
@@ -8,7 +8,7 @@ records, as the bare loop does. No engine, no table or changelog, no metrics. So
 this floor is what the engine and the table cost, and the floor against the bare loop what Faust
 costs before any of the worker's own work.
 
-It runs as its own process (``python -m streams.tools.faust_floor``), as the worker does, and
+It runs as its own process (``python -m streams.tools.bench.faust_floor``), as the worker does, and
 writes its figures to a JSON file once it has handled ``events`` events; ``run_faust_floor``
 starts it, waits for that file, and stops it.
 """
@@ -32,7 +32,7 @@ import orjson
 from schemas.topics import EVENTS
 from streams.gc_tuning import tune_gc
 from streams.kafka.settings import Settings
-from streams.tools.passthrough import PassthroughResult, RecordsPerEvent
+from streams.tools.bench.passthrough import PassthroughResult, RecordsPerEvent
 from streams.worker.agents import BATCH_MAX
 from streams.worker.app import faust_app, tune_consumer
 from streams.worker.pacing import BatchPacing
@@ -58,7 +58,7 @@ def run_faust_floor(
     CREDITSTREAM_APP_ID as consumer group) from the start, until ``events`` events are handled."""
     result_path.unlink(missing_ok=True)
     command = [
-        sys.executable, "-m", "streams.tools.faust_floor",
+        sys.executable, "-m", "streams.tools.bench.faust_floor",
         "--events", str(events),
         "--records-per-event", repr(records_per_event),
         "--output-topic", output_topic,
@@ -87,7 +87,7 @@ def run_faust_floor(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m streams.tools.faust_floor", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m streams.tools.bench.faust_floor", description=__doc__)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--records-per-event", type=float, required=True)
     parser.add_argument("--output-topic", required=True)

@@ -507,11 +507,20 @@ def bench_worker_command(
 def bench_decisions_command(
     rate: Annotated[float, typer.Option(min=1, help="Requests a second, for each path.")] = 200,
     seconds: Annotated[float, typer.Option(min=1, help="How long each path runs.")] = 20,
+    under_load: Annotated[
+        float,
+        typer.Option(
+            "--under-load",
+            min=0,
+            metavar="EVENTS_PER_S",
+            help="Meanwhile, the worker also takes this many other events a second (e.g. 1000).",
+        ),
+    ] = 0,
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
     / "decisions.json",
 ) -> None:
     """Synchronous decisions on a live worker (KAFKA_BOOTSTRAP_SERVERS): call-to-answer latency of
-    request_decision and of POST /v1/decisions at a steady request rate."""
+    request_decision and of POST /v1/decisions at a steady request rate, alone or under load."""
     import tempfile
 
     from streams.tools.bench.decisions import bench_decisions
@@ -519,7 +528,7 @@ def bench_decisions_command(
 
     bootstrap = broker_or_exit().bootstrap_servers  # PLAINTEXT only: bench_decisions' clients
     with tempfile.TemporaryDirectory(prefix="creditstream-bench-") as workdir:
-        results = bench_decisions(bootstrap, rate, seconds, Path(workdir))
+        results = bench_decisions(bootstrap, rate, seconds, Path(workdir), background_rate=under_load)
     for result in results:
         typer.echo(result.text())
     write_results(json_out, *results)

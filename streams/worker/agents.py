@@ -57,6 +57,7 @@ from streams.worker.tracing import trace_headers
 __all__ = [
     "BATCH_MAX",
     "GAP_READ_SECONDS",
+    "SLICE_SECONDS",
     "ChangelogWriteError",
     "GapReadStuckError",
     "apply_batch",
@@ -66,6 +67,8 @@ __all__ = [
 ]
 
 BATCH_MAX: Final = 500
+# The most a batch processes before its outputs so far are sent and the event loop runs.
+SLICE_SECONDS: Final = 0.004
 LAG_INTERVAL_SECONDS: Final = 5.0
 GAP_READ_SECONDS: Final = 60.0  # twice as long as GapReader.read polls before it gives up
 _EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
@@ -206,7 +209,15 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     filled: list[Any] = []
     deliveries: list[asyncio.Future[Any]] = []  # one per record sent, done once Kafka has it
 
+    producer = parts.app.producer
+    slice_ends = time.perf_counter() + SLICE_SECONDS
     for event in batch:
+        if time.perf_counter() >= slice_ends:
+            # A slice's outputs go now, and the loop runs (the fetcher, the producer's sender), so
+            # a long batch holds neither its first decisions nor the next records back.
+            send_lingering_now(producer)
+            await asyncio.sleep(0)
+            slice_ends = time.perf_counter() + SLICE_SECONDS
         for message in await _records_to_apply(parts, event, filled, starts):
 
             def load(user_id: str, event: Any = event) -> UserState | None:
@@ -247,7 +258,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     # its request timeout), and the states would then be written over outputs that never arrived.
     # A failed send raises here instead: nothing of the batch is stored, and it is applied again.
     sent = time.time()
-    send_lingering_now(parts.app.producer)
+    send_lingering_now(producer)
     await asyncio.gather(*deliveries)
     acked = time.time()
     for decision in answered:

@@ -6,11 +6,17 @@ POST /v1/decisions. Each figure is a latency percentile of one path; both run in
 the same worker, so they compare. Each path first runs ``WARMUP_SECONDS`` at the same rate, not
 counted: a worker's first seconds after start (recovery, first commits, first writes) are slower,
 and that warm-up's own p99 is reported beside the measured one.
+
+With ``background_rate`` (``--under-load``), the worker also takes that many other events a
+second, simulated users' whole lives sent as `bench worker` sends its steady load, from before the
+first warm-up until both paths are measured: a till's wait while the worker is busy with everything
+else, which is the wait a checkout sees in production.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +33,11 @@ from schemas.producer import CreditEventProducer
 from schemas.topics import ALL_TOPICS
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import Settings
+from streams.policy import default_policy
 from streams.testing import LocalWorker
 from streams.tools.bench.latencies import percentile
-from streams.tools.bench.worker import BenchResult
+from streams.tools.bench.paced import send_paced
+from streams.tools.bench.worker import BenchResult, ensure_simulated_log
 from streams.tools.produce import Pacer
 
 __all__ = ["bench_decisions"]
@@ -39,8 +47,11 @@ WARMUP_SECONDS = 5.0
 CONCURRENCY = 32  # callers in flight at most: a till waits; many tills wait at once
 
 
-def bench_decisions(bootstrap: str, rate: float, seconds: float, workdir: Path) -> list[BenchResult]:
-    """(Python call, HTTP) results at ``rate`` requests a second for ``seconds`` seconds each."""
+def bench_decisions(
+    bootstrap: str, rate: float, seconds: float, workdir: Path, background_rate: float = 0.0
+) -> list[BenchResult]:
+    """(Python call, HTTP) results at ``rate`` requests a second for ``seconds`` seconds each; with
+    ``background_rate``, while the worker takes that many other events a second."""
     prefix = f"benchdec{int(time.time())}."
     settings = Settings.from_environment(
         {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CREDITSTREAM_TOPIC_PREFIX": prefix}
@@ -63,7 +74,9 @@ def bench_decisions(bootstrap: str, rate: float, seconds: float, workdir: Path) 
         bootstrap, prefix, workdir / "state", workdir / "worker.log", partitions=settings.partitions
     )
     worker.start()
+    background = _Background(bootstrap, prefix, background_rate, 2 * (WARMUP_SECONDS + seconds) + 20, workdir)
     try:
+        background.start()
         with DecisionClient(bootstrap, topic_prefix=prefix) as client:
             client.request_decision(_purchase(users[0], now), timeout=30)  # warm: connections, partitions
 
@@ -84,9 +97,52 @@ def bench_decisions(bootstrap: str, rate: float, seconds: float, workdir: Path) 
 
         by_http(_purchase(users[1], now))  # warm: the worker's own client
         http = _measured("decisions-http", by_http, users, now, rate, seconds)
+        if background_rate:
+            for result in (python, http):
+                result.name += "-under-load"
+                result.details["background_rate"] = background_rate
+                result.details["background_running"] = background.running()
     finally:
+        background.stop()
         worker.stop()
+    if background.failure is not None:
+        raise RuntimeError(f"the background load failed: {background.failure}")
     return [python, http]
+
+
+class _Background:
+    """Other events sent at a steady rate from a thread, while the decisions are measured."""
+
+    def __init__(self, bootstrap: str, prefix: str, rate: float, seconds: float, workdir: Path) -> None:
+        self.bootstrap, self.prefix, self.rate = bootstrap, prefix, rate
+        self.lines: list[bytes] = []
+        if rate > 0:
+            log = ensure_simulated_log(workdir / "background.jsonl", int(rate * seconds), default_policy())
+            self.lines = log.read_bytes().splitlines()[: int(rate * seconds)]
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+
+    def start(self) -> None:
+        if not self.lines:
+            return
+
+        def send() -> None:
+            try:
+                send_paced(self.bootstrap, self.lines, self.rate, topic_prefix=self.prefix)
+            except BaseException as exc:  # reported by bench_decisions, after the worker stops
+                self.failure = exc
+
+        self.thread = threading.Thread(target=send, name="background-load", daemon=True)
+        self.thread.start()
+
+    def running(self) -> bool:
+        """Still sending: the load covered the whole measurement (else the figure is not under load)."""
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self) -> None:
+        """Let it finish its lines (it is sized to outlast the measurement by 20 s at most)."""
+        if self.thread is not None:
+            self.thread.join(timeout=60)
 
 
 def _measured(

@@ -21,6 +21,7 @@ from streams.policy import Policy
 from streams.worker.agents import install_agents
 from streams.worker.delivery import deliver_inline
 from streams.worker.fetch_wait import bound_fetch_wait
+from streams.worker.live import LiveView
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
 from streams.worker.state_cache import StateCache
@@ -41,6 +42,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         raise SettingsError(str(exc)) from exc
     app = faust_app(settings)
     registry = CollectorRegistry()
+    metrics = DomainMetrics.create(registry)
 
     def topic(name: str) -> Any:
         return app.topic(
@@ -70,11 +72,21 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
             value_type=bytes,
             default=None,
         ),
-        metrics=DomainMetrics.create(registry),
+        metrics=metrics,
         state_cache=StateCache(settings.state_cache_users),
         registry=registry,
         gap_reader=GapReader(settings.bootstrap_servers, settings.kafka_python_config()),
         tracing=tracing,
+        live=LiveView(
+            metrics,
+            {
+                "app_id": settings.app_id,
+                "version": _version(),
+                "policy_version": policy.version,
+                "challenger_version": challenger.version if challenger else None,
+                "engine": ENGINE,
+            },
+        ),
     )
     parts.metrics.build_info.labels(_version(), policy.version, ENGINE).set(1)
     tune_consumer(app)

@@ -11,6 +11,7 @@ types, products, outcomes, reason codes and dead-letter kinds are all closed set
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -20,8 +21,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from schemas.outputs import Decision, LimitChanged, OfferChanged, ScoreChanged
 from streams.engine import EngineOutput
 
-__all__ = ["BatchCounts", "DomainMetrics", "observe_all"]
+__all__ = [
+    "RECENT_DECISIONS",
+    "SCORE_BAND_POINTS",
+    "BatchCounts",
+    "DomainMetrics",
+    "observe_all",
+    "score_band",
+]
 
+RECENT_DECISIONS: Final = 20  # the live page's list of the last decisions
+SCORE_BAND_POINTS: Final = 50
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -31,25 +41,39 @@ class BatchCounts:
     prometheus-client takes a lock and looks the labels up for every increment (1.5 us here), and
     the agent made one per record and one or more per output (5.6 us an event in all). Gathered, a
     batch pays that once per label set it touched. A batch that fails, to be applied again, adds
-    nothing (``discard``)."""
+    nothing (``discard``). Its decisions join ``recent`` (the live page's last decisions) likewise."""
 
-    __slots__ = ("_counts",)
+    __slots__ = ("_counts", "_decisions", "recent")
 
     def __init__(self) -> None:
         self._counts: dict[tuple[Counter, tuple[str, ...]], int] = {}
+        self._decisions: list[Decision] = []
+        self.recent: deque[Decision] = deque(maxlen=RECENT_DECISIONS)
 
     def add(self, counter: Counter, *labels: str) -> None:
         key = (counter, labels)
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
 
+    def decided(self, decision: Decision) -> None:
+        self._decisions.append(decision)
+
     def flush(self) -> None:
         for (counter, labels), count in self._counts.items():
             (counter.labels(*labels) if labels else counter).inc(count)
         self._counts.clear()
+        self.recent.extend(self._decisions[-RECENT_DECISIONS:])
+        self._decisions.clear()
 
     def discard(self) -> None:
         self._counts.clear()
+        self._decisions.clear()
+
+
+def score_band(score: int) -> str:
+    """The band of 50 points a score falls in, as a label: "600-649"."""
+    low = score - score % SCORE_BAND_POINTS
+    return f"{low}-{low + SCORE_BAND_POINTS - 1}"
 
 
 def observe_all(histogram: Any, amounts: Sequence[float]) -> None:
@@ -81,6 +105,7 @@ class DomainMetrics:
     events: Counter
     decisions: Counter
     decline_reasons: Counter
+    decision_scores: Counter
     dead_letters: Counter
     latency: Histogram
     score_changes: Counter
@@ -117,6 +142,12 @@ class DomainMetrics:
                 "creditstream_decline_reasons",
                 "Reason codes on declined and partial decisions",
                 ["product", "reason"],
+                registry=registry,
+            ),
+            decision_scores=Counter(
+                "creditstream_decision_scores",
+                "Decisions by the score they carried (its model, and a band of 50 points)",
+                ["model", "band"],
                 registry=registry,
             ),
             dead_letters=Counter(
@@ -237,6 +268,9 @@ class DomainMetrics:
         for output in outputs:
             if isinstance(output, Decision):
                 add(self.decisions, output.product, output.outcome)
+                if output.score is not None:
+                    add(self.decision_scores, output.score_model, score_band(output.score))
+                self.counts.decided(output)
                 for reason in output.reasons:
                     add(self.decline_reasons, output.product, str(reason))
             elif isinstance(output, ScoreChanged):

@@ -15,6 +15,7 @@ from rocksdict import WriteBatch
 from streams.kafka.gaps import GapReader
 from streams.kafka.settings import Settings
 from streams.policy import Policy
+from streams.worker.live import LiveView
 from streams.worker.metrics import DomainMetrics
 from streams.worker.state_cache import StateCache
 from streams.worker.tracing import Tracing
@@ -39,6 +40,7 @@ class CreditApp:
     registry: CollectorRegistry
     gap_reader: GapReader  # reads records the consumer skipped
     tracing: Tracing  # trace context onto outputs, a span per event when OpenTelemetry is configured
+    live: LiveView  # what the live page (GET /, /live.json) shows
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # for the lag gauge
     next_offsets: dict[int, int] = field(default_factory=dict)  # input partition -> next to apply
     applied_through: dict[int, int] = field(default_factory=dict)  # partition -> next, states written

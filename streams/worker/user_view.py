@@ -13,7 +13,9 @@ from streams.engine.state import UserState
 from streams.explain.texts import Language, text_of
 from streams.policy import Policy
 
-__all__ = ["user_view"]
+__all__ = ["RECENT_USER_DECISIONS", "user_view"]
+
+RECENT_USER_DECISIONS = 5
 
 
 def user_view(state: UserState, policy: Policy, language: Language = "en") -> dict[str, Any]:
@@ -48,5 +50,45 @@ def user_view(state: UserState, policy: Policy, language: Language = "en") -> di
         "invited_products": list(state.invited),
         "language": language,
         "products": products,
+        "score_factors": _factors(state.factor_points, policy, language),
+        "recent_decisions": _recent_decisions(state, language),
         "last_event_at": datetime.fromtimestamp(state.clock, UTC).isoformat(),
     }
+
+
+def _factors(points: list[int], policy: Policy, language: Language) -> list[dict[str, Any]]:
+    """The consumer score's factors with the points each gave, most points first. Empty when the
+    state was scored under a card with other factors (a policy changed since): its points would
+    be misread."""
+    factors = policy.score.factors
+    if len(points) != len(factors):
+        return []
+    rows = [
+        {"factor": factor.name, "points": given, "text": text_of("factor", factor.name, language)}
+        for factor, given in zip(factors, points, strict=True)
+    ]
+    return sorted(rows, key=lambda row: -row["points"])
+
+
+def _recent_decisions(state: UserState, language: Language) -> list[dict[str, Any]]:
+    """The user's last decisions, newest first, as the state keeps them (for redelivered requests)."""
+    kept = list(state.decisions.items())[-RECENT_USER_DECISIONS:]
+    rows = []
+    for event_id, stored in reversed(kept):
+        product, outcome, requested, approved, apr, term, reasons, score, limit, _, decided_at, _ = stored
+        rows.append(
+            {
+                "request_event_id": event_id,
+                "decided_at": decided_at,
+                "product": product,
+                "outcome": outcome,
+                "requested": fen_to_yuan(requested),
+                "approved": fen_to_yuan(approved),
+                "apr": apr,
+                "term_months": term,
+                "score": score or None,
+                "limit": fen_to_yuan(limit),
+                "reasons": [{"code": code, "text": text_of("decision", code, language)} for code in reasons],
+            }
+        )
+    return rows

@@ -1,11 +1,12 @@
-"""The worker's web endpoints: POST /v1/decisions, GET /users/{user_id}?lang=zh|en, /health, /ready,
-/metrics."""
+"""The worker's web endpoints: the live page (GET /, /live.json), POST /v1/decisions,
+GET /users/{user_id}?lang=zh|en, /health, /ready, /metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Any
+from importlib import resources
+from typing import Any, Final
 
 from faust import web
 from faust.types import TP
@@ -20,6 +21,7 @@ from schemas.topics import EVENTS, INPUT_TOPICS
 from streams.engine import UserState
 from streams.explain.texts import LANGUAGES
 from streams.processing import expected_partition
+from streams.worker.live import SAMPLE_SECONDS
 from streams.worker.parts import CreditApp
 from streams.worker.user_view import user_view
 
@@ -30,6 +32,17 @@ DEFAULT_DECISION_TIMEOUT_SECONDS = 5.0
 MAX_DECISION_TIMEOUT_SECONDS = 30.0
 _TOKEN_NEEDED = "this endpoint needs the header Authorization: Bearer <CREDITSTREAM_API_TOKEN>"
 _client_lock = asyncio.Lock()
+# The live page: one file, its script and styles inline, nothing fetched from elsewhere. The page
+# itself holds no data, so it is served without the token; everything it shows comes from
+# /live.json and /users/{id}, which ask for the token as the rest of the API does.
+LIVE_PAGE: Final = resources.files("streams.worker").joinpath("page/live.html").read_bytes()
+_PAGE_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _owns(parts: CreditApp, user_id: str) -> bool:
@@ -120,6 +133,29 @@ async def kafka_problem(bootstrap_servers: str, timeout_s: float = 2.0) -> str |
 def install_web(parts: CreditApp) -> None:
     app, users = parts.app, parts.users
 
+    token = parts.settings.api_token
+
+    @app.page("/")
+    async def live_page(self: web.View, request: web.Request) -> web.Response:
+        response = self.bytes(LIVE_PAGE, content_type="text/html")
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+    @app.page("/live.json")
+    async def live_document(self: web.View, request: web.Request) -> web.Response:
+        if token and not _bearer_matches(request, token):
+            return self.json({"error": _TOKEN_NEEDED}, status=401)
+        language = request.query.get("lang", "en")
+        if language not in LANGUAGES:
+            return self.json(
+                {"error": f"lang must be one of {', '.join(LANGUAGES)}, got {language!r}"}, status=400
+            )
+        return self.json(parts.live.document(language))
+
+    @app.timer(SAMPLE_SECONDS)  # type: ignore[untyped-decorator]
+    async def sample_live_view() -> None:
+        parts.live.sample()
+
     @app.page("/metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:
         return self.bytes(generate_latest(parts.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -139,8 +175,6 @@ def install_web(parts: CreditApp) -> None:
     async def ready(self: web.View, request: web.Request) -> web.Response:
         ok, detail = is_ready(parts)
         return self.json(detail, status=200 if ok else 503)
-
-    token = parts.settings.api_token
 
     @app.page("/v1/decisions")
     class Decisions(web.View):

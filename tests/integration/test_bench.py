@@ -14,6 +14,7 @@ from streams.kafka.admin import ensure_topics
 from streams.policy import default_policy
 from streams.processing import expected_partition
 from streams.testing import read_records, wait_until
+from streams.tools.bench.decisions import bench_decisions
 from streams.tools.bench.paced import send_paced
 from streams.tools.bench.worker import bench_worker, summary_document
 from streams.tools.simulate import Simulation
@@ -136,3 +137,20 @@ def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
         assert record.key == user_id.encode()
         assert record.partition == expected_partition(record.key, 4)
         assert dict(record.headers)["traceparent"].startswith(b"00-")
+
+
+def test_decisions_under_load_keep_the_load_running_through_every_measurement(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """`bench decisions --under-load`: the checkout's wait, and the live page's data, are measured
+    while other events flow; a figure taken after the load stopped would not be under load."""
+    results = bench_decisions(bootstrap, 20, 2, tmp_path, background_rate=300, live_requests=20)
+
+    names = [result.name for result in results]
+    assert names == ["decisions-python-under-load", "decisions-http-under-load", "live-document-under-load"]
+    for result in results:
+        assert result.details["background_rate"] == 300
+        assert result.details["background_running"] is True, result.name
+    for result in results[:2]:
+        assert result.details["answered"] == result.events and result.details["failed"] == 0
+    assert results[2].events == 20 and results[2].details["p99_ms"] > 0

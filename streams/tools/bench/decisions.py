@@ -45,13 +45,21 @@ __all__ = ["bench_decisions"]
 USERS = 200
 WARMUP_SECONDS = 5.0
 CONCURRENCY = 32  # callers in flight at most: a till waits; many tills wait at once
+LIVE_REQUESTS = 300  # GET /live.json, after both paths: 15 s at one every 50 ms
+LIVE_INTERVAL_SECONDS = 0.05
 
 
 def bench_decisions(
-    bootstrap: str, rate: float, seconds: float, workdir: Path, background_rate: float = 0.0
+    bootstrap: str,
+    rate: float,
+    seconds: float,
+    workdir: Path,
+    background_rate: float = 0.0,
+    live_requests: int = LIVE_REQUESTS,
 ) -> list[BenchResult]:
-    """(Python call, HTTP) results at ``rate`` requests a second for ``seconds`` seconds each; with
-    ``background_rate``, while the worker takes that many other events a second."""
+    """(Python call, HTTP, GET /live.json) results: the first two at ``rate`` requests a second for
+    ``seconds`` seconds each; with ``background_rate``, all while the worker takes that many other
+    events a second."""
     prefix = f"benchdec{int(time.time())}."
     settings = Settings.from_environment(
         {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CREDITSTREAM_TOPIC_PREFIX": prefix}
@@ -74,7 +82,8 @@ def bench_decisions(
         bootstrap, prefix, workdir / "state", workdir / "worker.log", partitions=settings.partitions
     )
     worker.start()
-    background = _Background(bootstrap, prefix, background_rate, 2 * (WARMUP_SECONDS + seconds) + 20, workdir)
+    measured_seconds = 2 * (WARMUP_SECONDS + seconds) + live_requests * LIVE_INTERVAL_SECONDS
+    background = _Background(bootstrap, prefix, background_rate, measured_seconds + 10, workdir)
     try:
         background.start()
         with DecisionClient(bootstrap, topic_prefix=prefix) as client:
@@ -97,8 +106,10 @@ def bench_decisions(
 
         by_http(_purchase(users[1], now))  # warm: the worker's own client
         http = _measured("decisions-http", by_http, users, now, rate, seconds)
+        live = _live_document_latency(f"http://127.0.0.1:{worker.port}/live.json", live_requests)
+        results = [python, http, live]
         if background_rate:
-            for result in (python, http):
+            for result in results:
                 result.name += "-under-load"
                 result.details["background_rate"] = background_rate
                 result.details["background_running"] = background.running()
@@ -107,7 +118,30 @@ def bench_decisions(
         worker.stop()
     if background.failure is not None:
         raise RuntimeError(f"the background load failed: {background.failure}")
-    return [python, http]
+    return results
+
+
+def _live_document_latency(url: str, requests: int) -> BenchResult:
+    """GET /live.json (the live page's data) ``requests`` times, one every ``LIVE_INTERVAL_SECONDS``
+    as a few open pages would, each timed from call to answer."""
+    latencies: list[int] = []
+    began = time.perf_counter()
+    for _ in range(requests):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+        latencies.append(int((time.perf_counter() - started) * 1_000_000))
+        time.sleep(max(0.0, LIVE_INTERVAL_SECONDS - (time.perf_counter() - started)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return BenchResult(
+        "live-document", requests, elapsed, requests / elapsed,
+        {
+            "p50_ms": round(percentile(latencies, 0.50) / 1000, 2),
+            "p99_ms": round(percentile(latencies, 0.99) / 1000, 2),
+            "max_ms": round(max(latencies, default=0) / 1000, 2),
+        },
+    )  # fmt: skip
 
 
 class _Background:
@@ -140,7 +174,7 @@ class _Background:
         return self.thread is not None and self.thread.is_alive()
 
     def stop(self) -> None:
-        """Let it finish its lines (it is sized to outlast the measurement by 20 s at most)."""
+        """Let it finish its lines (it is sized to outlast the measurement by 10 s)."""
         if self.thread is not None:
             self.thread.join(timeout=60)
 

@@ -3,7 +3,7 @@
 One place for the worker's agent (streams.worker.agents) and the bench's Faust floor
 (streams.tools.bench.faust_floor), so that the floor is paced as the worker is.
 
-- A batch gathers for 5 ms while the worker keeps up, and for 15 ms while at least
+- A batch gathers for 2 ms while the worker keeps up, and for 15 ms while at least
   ``BACKLOG_RECORDS`` records wait in Kafka behind the last batch (bigger batches spread a batch's
   fixed cost, the acknowledgement round trip and the partition markers, over more records).
   Records that came in during the last batch go at once, with no window, while it keeps up.
@@ -30,7 +30,7 @@ __all__ = [
     "batch_window_after",
 ]
 
-BATCH_WITHIN_SECONDS: Final = 0.005
+BATCH_WITHIN_SECONDS: Final = 0.002  # was 5 ms: with the 5 ms fetch gather, p50 15 -> 9 ms at 1,000/s
 BACKLOG_WITHIN_SECONDS: Final = 0.015
 BACKLOG_RECORDS: Final = 200
 IDLE_AFTER_SECONDS: Final = 0.05
@@ -49,7 +49,7 @@ class BatchPacing:
 
     def gather_for(self, waiting: int) -> float:
         if waiting == 0 and time.monotonic() - self.last_batch > IDLE_AFTER_SECONDS:
-            shape_fetches(self.app.consumer, gather=False)  # records stopped: no fetch every 10 ms
+            shape_fetches(self.app.consumer, gather=False)  # records stopped: no fetch every 5 ms
         # Records that came in during the last batch have waited long enough, unless a backlog
         # makes the batch worth growing.
         return self.window if waiting == 0 or self.window > BATCH_WITHIN_SECONDS else 0.0

@@ -91,11 +91,11 @@ def _started(fetcher: Any) -> Any:
     [(True, GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS), (False, 1, FETCH_MAX_WAIT_MS)],
     ids=["gathering", "first-byte"],
 )
-def test_fetches_gather_up_to_64_kib_or_10_ms_or_return_at_the_first_byte(
+def test_fetches_gather_up_to_64_kib_or_5_ms_or_return_at_the_first_byte(
     gather: bool, min_bytes: int, max_wait_ms: int
 ) -> None:
     fetcher = SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-    assert (GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS) == (65536, 10)
+    assert (GATHER_MIN_BYTES, GATHER_MAX_WAIT_MS) == (65536, 5)
     assert shape_fetches(_started(fetcher), gather=not gather)  # from the other shape
     assert shape_fetches(_started(fetcher), gather=gather)
     assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (min_bytes, max_wait_ms)

@@ -7,9 +7,12 @@ print one clear line and exit 2.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, BinaryIO, NoReturn
+from typing import Annotated, Any, BinaryIO, NoReturn
 
 import typer
 
@@ -57,6 +60,74 @@ def broker_or_exit() -> Settings:
     return settings
 
 
+DEFAULT_SPLIT_PARTITIONS = 8
+SMALL_LOG_BYTES = 64 * 1024 * 1024  # a local file below this runs in-process unless --jobs says otherwise
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        max=256,
+        help="Worker processes of the local Dask cluster (default: the cores; same output). "
+        "1: in this process.",
+    ),
+]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster", metavar="ADDRESS", help="Run on this Dask scheduler, e.g. tcp://10.0.0.5:8786."
+    ),
+]
+ScratchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scratch",
+        metavar="URL",
+        help="Where tasks write their outputs before the merge (default: a local temporary directory; "
+        "give a shared fsspec URL when workers run on other machines).",
+    ),
+]
+PartitionsOption = Annotated[
+    int,
+    typer.Option(
+        "--partitions", min=1, max=4096, help="Partitions a flat log is split into, by user (murmur2)."
+    ),
+]
+
+
+def _input_or_exit(source: str) -> str:
+    """The input as a URL or local path; exit 2 when a local one is missing."""
+    if "://" in source:
+        return source
+    path = Path(source)
+    if not path.exists():
+        fail(f"cannot read input file {source}: no such file or directory")
+    return str(path)
+
+
+def _runs_in_process(source: str, jobs: int | None, cluster: str | None) -> bool:
+    """One process for a small local file (no cluster start cost), or when asked (--jobs 1)."""
+    if cluster is not None or "://" in source or Path(source).is_dir():
+        return False
+    return jobs == 1 or (jobs is None and Path(source).stat().st_size < SMALL_LOG_BYTES)
+
+
+@contextlib.contextmanager
+def _engine_or_exit(
+    cluster: str | None, jobs: int | None, scratch: str | None, partitions: int
+) -> Iterator[Any]:
+    """The Dask engine: a scheduler's, or a local cluster of ``jobs`` (default: the cores)."""
+    from streams.tools.cluster import open_engine
+
+    try:
+        with open_engine(cluster, jobs or os.cpu_count() or 1, scratch, partitions) as engine:
+            yield engine
+    except OSError as exc:
+        if cluster is not None and "Timed out" in str(exc):
+            fail(f"no Dask scheduler answered at {cluster}: {exc}", code=1)
+        raise
+
+
 def policy_or_exit(path: Path | None) -> Policy:
     try:
         return load_policy(path)
@@ -92,43 +163,50 @@ def worker() -> None:
 @app.command()
 def replay(
     input_file: Annotated[
-        Path, typer.Argument(metavar="INPUT.jsonl", help="Input events, one JSON object a line.")
+        str,
+        typer.Argument(
+            metavar="INPUT", help="Input events (JSONL file, partitioned directory, or fsspec URL of either)."
+        ),
     ],
     policy: PolicyOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write outputs here (default: standard output).")
     ] = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", min=1, max=256, help="Processes to shard users across (same output).")
-    ] = 1,
+    jobs: JobsOption = None,
+    cluster: ClusterOption = None,
+    scratch: ScratchOption = None,
+    partitions: PartitionsOption = DEFAULT_SPLIT_PARTITIONS,
 ) -> None:
-    """Replay a log of input events through the engine and write every output event as JSONL."""
+    """Replay a log of input events through the engine and write every output event as JSONL.
+
+    INPUT is a file, a directory of partition-NNNN.jsonl files (`dump --records --partitioned`), or
+    an fsspec URL of either. A small local file runs in this process; anything else runs on Dask,
+    one task per partition (a flat log is split by user first): the same bytes either way."""
     from streams.tools.progress import progress_bar
     from streams.tools.replay import replay_lines
-    from streams.tools.shard import replay_sharded
 
     loaded = policy_or_exit(policy)
-    try:
-        source = input_file.open("rb")
-        size = input_file.stat().st_size
-    except OSError as exc:
-        fail(f"cannot read input file {input_file}: {exc.strerror or exc}")
+    source_url = _input_or_exit(input_file)
     try:
         sink: BinaryIO = out.open("wb") if out is not None else sys.stdout.buffer
     except OSError as exc:
         fail(f"cannot write output file {out}: {exc.strerror or exc}")
-    if jobs > 1:
-        source.close()
-        summary = replay_sharded(input_file, sink, loaded, jobs)
-    else:
-        with source, progress_bar(f"replay {input_file.name}", size) as advance:
+    if _runs_in_process(source_url, jobs, cluster):
+        with (
+            Path(source_url).open("rb") as source,
+            progress_bar(f"replay {input_file}", Path(source_url).stat().st_size) as advance,
+        ):
 
             def show_progress(line_number: int) -> None:
                 if line_number % 20_000 == 0:
                     advance(source.tell())
 
             summary = replay_lines(source, sink, loaded, on_line=show_progress)
-            advance(size)
+    else:
+        from streams.tools.cluster import replay_distributed
+
+        with _engine_or_exit(cluster, jobs, scratch, partitions) as engine:
+            summary = replay_distributed(engine, source_url, sink, loaded)
     sink.flush()
     if out is not None:
         sink.close()
@@ -252,16 +330,21 @@ def produce(
 @app.command()
 def backtest(
     events_file: Annotated[
-        Path, typer.Argument(metavar="EVENTS.jsonl", help="Input events, one JSON object a line.")
+        str,
+        typer.Argument(
+            metavar="EVENTS",
+            help="Input events (JSONL file, partitioned directory, or fsspec URL of either).",
+        ),
     ],
     champion: Annotated[Path, typer.Option("--champion", help="The current policy (TOML).")],
     challenger: Annotated[Path, typer.Option("--challenger", help="The candidate policy (TOML).")],
     report: Annotated[
         Path, typer.Option("--report", help="Directory for report.html and summary.json.")
     ] = Path("backtest-report"),
-    jobs: Annotated[
-        int, typer.Option("--jobs", min=1, max=256, help="Processes to shard users across (same report).")
-    ] = 1,
+    jobs: JobsOption = None,
+    cluster: ClusterOption = None,
+    scratch: ScratchOption = None,
+    partitions: PartitionsOption = DEFAULT_SPLIT_PARTITIONS,
     outcome_window_days: Annotated[
         int,
         typer.Option(
@@ -273,30 +356,20 @@ def backtest(
     ] = 180,
 ) -> None:
     """Run two policies over the same log; report approval and bad rates, the score's AUC, KS, Gini,
-    PSI and bad rate by band per model, and every differing decision."""
+    PSI and bad rate by band per model, and every differing decision. EVENTS is a file, a
+    partitioned directory or an fsspec URL, as for replay."""
     from streams.tools.backtest import run_backtest, write_report
     from streams.tools.progress import progress_bar
-    from streams.tools.shard import backtest_sharded
 
     champion_policy, challenger_policy = policy_or_exit(champion), policy_or_exit(challenger)
-    if not events_file.is_file():
-        fail(f"cannot read input file {events_file}: no such file")
+    source_url = _input_or_exit(events_file)
 
     def lines() -> BinaryIO:
-        return events_file.open("rb")
+        return Path(source_url).open("rb")
 
     report.mkdir(parents=True, exist_ok=True)
     with (report / "differences.jsonl").open("wb") as differences:
-        if jobs > 1:
-            result = backtest_sharded(
-                events_file,
-                champion_policy,
-                challenger_policy,
-                differences,
-                jobs,
-                window_days=outcome_window_days,
-            )
-        else:
+        if _runs_in_process(source_url, jobs, cluster):
             with progress_bar("backtest", None) as advance:
                 result = run_backtest(
                     lines,
@@ -306,6 +379,14 @@ def backtest(
                     on_line=lambda n: None if n % 20_000 else advance(n),
                     window_days=outcome_window_days,
                 )
+        else:
+            from streams.tools.cluster import backtest_distributed
+
+            with _engine_or_exit(cluster, jobs, scratch, partitions) as engine:
+                result = backtest_distributed(
+                    engine, source_url, champion_policy, challenger_policy, differences,
+                    window_days=outcome_window_days,
+                )  # fmt: skip
     html_path, summary_path = write_report(result, report)
     for name, run in (("champion", result.champion), ("challenger", result.challenger)):
         figures = run.overall.summary()
@@ -330,6 +411,15 @@ def dump(
             help="Whole records (partition, offset, timestamp, key): the input for a faithful replay.",
         ),
     ] = False,
+    partitioned: Annotated[
+        Path | None,
+        typer.Option(
+            "--partitioned",
+            metavar="DIR",
+            help="With --records: one file per partition in DIR (partition-NNNN.jsonl), the unit of a "
+            "distributed replay or backtest.",
+        ),
+    ] = None,
 ) -> None:
     """Write a topic's messages as JSONL, partition by partition (KAFKA_BOOTSTRAP_SERVERS)."""
     from kafka.errors import KafkaError
@@ -337,17 +427,20 @@ def dump(
     from streams.kafka.permissions import KafkaAccessError, check_connection, explain_kafka_failure
     from streams.kafka.reading import TopicNotFoundError
     from streams.kafka.settings import Settings, SettingsError
-    from streams.tools.dump import dump_topic
+    from streams.tools.dump import PartitionFiles, dump_topic
 
     try:
         settings = Settings.from_environment()
     except SettingsError as exc:
         fail(str(exc))
     name = settings.topic(topic)
+    if partitioned is not None and (not records or out is not None):
+        fail("--partitioned DIR writes whole records: give it with --records and without --out")
     try:
         sink = out.open("wb") if out is not None else None
+        files = PartitionFiles(partitioned) if partitioned is not None else None
     except OSError as exc:
-        fail(f"cannot write output file {out}: {exc.strerror or exc}")
+        fail(f"cannot write output {out or partitioned}: {exc.strerror or exc}")
     count = 0
     try:
         check_connection(settings)
@@ -355,7 +448,10 @@ def dump(
         for value in dump_topic(
             settings.bootstrap_servers, name, settings.kafka_python_config(), records=records
         ):
-            write(value + b"\n")
+            if files is not None:
+                files.write(value)
+            else:
+                write(value + b"\n")
             count += 1
     except TopicNotFoundError as exc:
         fail(str(exc))
@@ -364,11 +460,13 @@ def dump(
     except KafkaError as exc:
         fail(explain_kafka_failure(settings, exc), code=1)
     finally:
+        if files is not None:
+            files.close()
         if sink is not None:
             sink.close()
         else:
             sys.stdout.buffer.flush()
-    typer.echo(f"dump: {count} messages from {name}", err=True)
+    typer.echo(f"dump: {count} messages from {name}" + (f" into {partitioned}" if files else ""), err=True)
 
 
 @app.command()

@@ -42,7 +42,15 @@ from streams.engine.features import epoch_seconds
 from streams.policy import Policy
 from streams.tools.score_metrics import band_table, discrimination, odds_doubling, population_stability
 
-__all__ = ["BANDS", "BacktestResult", "ByteSink", "band_of", "run_backtest", "write_report"]
+__all__ = [
+    "BANDS",
+    "BacktestResult",
+    "ByteSink",
+    "band_of",
+    "run_backtest",
+    "run_backtest_numbered",
+    "write_report",
+]
 
 BANDS: Final = (
     (350, "350-499"),
@@ -178,6 +186,8 @@ class BacktestResult:
     seconds: float = 0.0
     last_event_at: int = 0  # epoch seconds of the log's latest event: what is mature is judged by it
     window_days: int = OUTCOME_WINDOW_DAYS
+    # How it ran, beside "seconds" (not figures of the policies): tasks, peak memory per task.
+    run: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -189,6 +199,7 @@ class BacktestResult:
             "challenger": self.challenger.summary(),
             "score_metrics": self.score_metrics(),
             "seconds": round(self.seconds, 2),
+            **({"run": self.run} if self.run else {}),
         }
 
     def score_metrics(self) -> dict[str, Any]:
@@ -245,19 +256,38 @@ def run_backtest(
     differences_out: ByteSink | None = None,
     on_line: Callable[[int], None] | None = None,
     examples: int = 200,
-    keep: Callable[[bytes], bool] | None = None,
     window_days: int = OUTCOME_WINDOW_DAYS,
 ) -> BacktestResult:
     """Two passes over ``lines()``: the outcomes (30+ days past due), then both policies."""
+    return run_backtest_numbered(
+        lambda: enumerate(lines(), start=1),
+        champion,
+        challenger,
+        differences_out,
+        on_line,
+        examples,
+        window_days,
+    )
+
+
+def run_backtest_numbered(
+    lines: Callable[[], Iterable[tuple[int, bytes]]],
+    champion: Policy,
+    challenger: Policy,
+    differences_out: ByteSink | None = None,
+    on_line: Callable[[int], None] | None = None,
+    examples: int = 200,
+    window_days: int = OUTCOME_WINDOW_DAYS,
+) -> BacktestResult:
+    """As ``run_backtest``, over lines that carry their own line numbers (one partition of a log):
+    differences name the line numbers of the whole log."""
     began = time.perf_counter()
-    bad_times = _bad_times(lines())
+    bad_times = _bad_times(line for _, line in lines())
     result = BacktestResult(PolicyRun(champion), PolicyRun(challenger), window_days=window_days)
     window = window_days * SECONDS_PER_DAY
-    for number, line in enumerate(lines(), start=1):
+    for number, line in lines():
         if on_line is not None:
             on_line(number)
-        if keep is not None and not keep(line):
-            continue  # another shard's user
         event = decode_event(line.rstrip(b"\r\n"))
         if isinstance(event, DecodeError):
             result.invalid_lines += 1

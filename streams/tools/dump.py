@@ -8,12 +8,16 @@ partition, offset, timestamp and key (streams.records).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
 
 from streams.kafka.reading import iter_records, partition_count
 from streams.records import encode_record
+from streams.tools.partitioned import part_name
 
-__all__ = ["dump_topic"]
+__all__ = ["PartitionFiles", "dump_topic"]
 
 
 def dump_topic(
@@ -36,3 +40,26 @@ def dump_topic(
         return
     for record in iter_records(bootstrap_servers, topic, client_config):
         yield (record.value or b"").replace(b"\n", b" ")
+
+
+class PartitionFiles:
+    """``dump --records --partitioned DIR``: each record line into its partition's file, which
+    `replay` and `backtest` take as one task each (streams.tools.partitioned)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if any(directory.glob("partition-*.jsonl")):
+            raise FileExistsError(17, "already holds partition files (a dump is never mixed with another)")
+        self.directory = directory
+        self.files: dict[int, BinaryIO] = {}
+
+    def write(self, line: bytes) -> None:
+        partition = int(orjson.loads(line)["record"]["partition"])
+        sink = self.files.get(partition)
+        if sink is None:
+            sink = self.files[partition] = (self.directory / part_name(partition)).open("wb")
+        sink.write(line + b"\n")
+
+    def close(self) -> None:
+        for sink in self.files.values():
+            sink.close()

@@ -19,9 +19,10 @@ process used 87 to 92% of a core. So then the broker gathers: a fetch returns wi
 5 ms, whichever comes first (a stall is then bounded by 5 ms too). 10 ms was used first (70 to 84%
 of a core at 1,900 events/s); with 5 ms and the 2 ms batch window (streams.worker.pacing), at a
 steady 1,000 events/s, p50 went from 15 to 9 ms and p99 from 27 to 17 ms, for about 5% more of
-the machine's CPU (bench worker --rate 1000, back to back, issue 33). Otherwise a fetch returns with the first byte, within 100 ms: on a
-backlog every fetch fills at once anyway, and the 10 ms wait measured 10% fewer events per second
-there; and while no records come, 10 ms fetches took an idle worker from 4% of a core to 10%.
+the machine's CPU (bench worker --rate 1000, back to back, issue 33). Otherwise a fetch returns
+with the first byte, within 100 ms: on a backlog every fetch fills at once anyway, and the 10 ms
+wait measured 10% fewer events per second there; and while no records come, 10 ms fetches took
+an idle worker from 4% of a core to 10%.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def test_backtest_reports_both_policies_and_every_difference(event_log: Path, tm
     assert b"decisions differ" in result.stdout
 
 
-def test_backtest_sharded_across_jobs_reports_exactly_what_one_job_reports(
+def test_backtest_on_a_local_dask_cluster_reports_exactly_what_one_process_reports(
     event_log: Path, tmp_path: Path
 ) -> None:
     reports = {}
@@ -177,6 +177,10 @@ def test_backtest_sharded_across_jobs_reports_exactly_what_one_job_reports(
         assert result.returncode == 0, result.stderr
         summary = json.loads((report / "summary.json").read_text())
         del summary["seconds"]
+        run = summary.pop("run", None)  # how it ran: one process has none, Dask its tasks' memory
+        if jobs == "3":
+            assert run is not None and run["engine"] == "dask" and run["workers"] == 3
+            assert len(run["tasks"]) == 8 and all(task["worker_peak_rss_mb"] > 0 for task in run["tasks"])
         reports[jobs] = (
             summary,
             (report / "differences.jsonl").read_bytes(),

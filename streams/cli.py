@@ -551,6 +551,31 @@ def bench_replay_command(
     write_results(json_out, result)
 
 
+@bench_app.command("backtest")
+def bench_backtest_command(
+    users: Annotated[int, typer.Option(min=100, help="Users of the simulated book.")] = 100_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of the simulated book.")] = 8,
+    jobs: Annotated[int, typer.Option(min=1, max=256, help="Workers of the local Dask cluster.")] = 2,
+    partitions: PartitionsOption = DEFAULT_SPLIT_PARTITIONS,
+    cluster: ClusterOption = None,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
+    / "backtest.json",
+) -> None:
+    """Backtest a simulated book in one process and on Dask, back to back: lines/s of each, their
+    ratio, and each worker's peak memory (the default and stricter policies)."""
+    from streams.policy import DEFAULT_POLICY_PATH
+    from streams.tools.bench.backtest import bench_backtest, ensure_book
+    from streams.tools.bench.worker import write_results
+
+    champion = policy_or_exit(None)
+    challenger = policy_or_exit(DEFAULT_POLICY_PATH.parent / "stricter.toml")
+    book = ensure_book(BENCH_DIR / f"book-{users}u-{days}d.jsonl", users, days, champion)
+    results = bench_backtest(book, champion, challenger, jobs, partitions, cluster)
+    for result in results:
+        typer.echo(result.text())
+    write_results(json_out, *results)
+
+
 @bench_app.command("worker")
 def bench_worker_command(
     events: Annotated[int, typer.Option(min=1000, help="Backlog size for the throughput run.")] = 100_000,

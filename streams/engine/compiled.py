@@ -11,6 +11,7 @@ decide alike, byte for byte (tests/unit/engine/test_compiled.py).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import sys
 import sysconfig
@@ -44,6 +45,29 @@ def use_compiled_engine(package_path: list[str]) -> EngineKind:
         return "python"
     if built != sources_digest():
         return "python"
-    sys.path.append(str(COMPILED_DIR))  # the build's shared library is a top-level module
+    if not _load_shared_library():
+        return "python"
     package_path.insert(0, str(COMPILED_DIR / "streams" / "engine"))
     return "compiled"
+
+
+def _load_shared_library() -> bool:
+    """Load the build's shared library, a top-level module the compiled modules import by name.
+
+    Loaded from its file, not by putting ``_compiled`` on ``sys.path``: that directory holds a
+    ``streams/`` tree, and a process that imports ``streams`` after it (a Dask worker unpickling
+    a task, a spawned child given this process's path) found a namespace package there instead of
+    creditstream's own, and no engine in it."""
+    libraries = sorted(COMPILED_DIR.glob("*__mypyc*" + str(sysconfig.get_config_var("EXT_SUFFIX"))))
+    if len(libraries) != 1:
+        return False
+    name = libraries[0].name.split(".", 1)[0]
+    if name in sys.modules:
+        return True
+    spec = importlib.util.spec_from_file_location(name, libraries[0])
+    if spec is None or spec.loader is None:
+        return False
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return True

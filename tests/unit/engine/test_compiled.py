@@ -48,6 +48,9 @@ def test_compiled_and_plain_engines_give_the_same_outputs_byte_for_byte(tmp_path
     assert outputs[""] == outputs["python"]
 
 
+REAL_COMPILED_DIR = compiled.COMPILED_DIR
+
+
 def test_a_build_is_used_only_while_it_matches_the_sources(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,9 +66,17 @@ def test_a_build_is_used_only_while_it_matches_the_sources(
     monkeypatch.setenv("CREDITSTREAM_ENGINE", "python")
     assert use_compiled_engine(path) == "python"  # forced plain
     monkeypatch.delenv("CREDITSTREAM_ENGINE")
+    assert use_compiled_engine(path) == "python"  # a stamp, but no shared library: not a build
+    libraries = list(REAL_COMPILED_DIR.glob("*__mypyc*"))
+    if not libraries:
+        pytest.skip("no compiled build here to take the shared library from")
+    shutil.copy(libraries[0], tmp_path / libraries[0].name)
     assert use_compiled_engine(path) == "compiled"
     assert path == [str(tmp_path / "streams" / "engine"), "/the/sources"]
-    assert str(tmp_path) in sys.path
+    # Loaded by file: the build's directory (which holds a streams/ tree) never joins sys.path,
+    # where a process importing streams after it found a namespace package instead of creditstream.
+    assert str(tmp_path) not in sys.path
+    assert libraries[0].name.split(".", 1)[0] in sys.modules
 
 
 def test_adopt_takes_no_build_of_other_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

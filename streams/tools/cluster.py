@@ -17,12 +17,13 @@ by Dask on another (its scratch file is written again whole), and the result doe
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import importlib.util
-import resource
 import struct
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,9 +31,11 @@ from typing import Any, BinaryIO, Final
 
 import fsspec
 import orjson
+import psutil
 from distributed import Client, LocalCluster, as_completed
 
 from streams.engine import UserState
+from streams.gc_tuning import THRESHOLDS, tune_gc
 from streams.log_steps import replay_numbered
 from streams.policy import Policy
 from streams.tools.backtest import OUTCOME_WINDOW_DAYS, BacktestResult, ByteSink, run_backtest_numbered
@@ -104,16 +107,50 @@ def _parts(engine: Engine, url: str) -> list[Part]:
     return partition_parts(url, dict(zip((part.url for part in parts), counts, strict=True)))
 
 
-def _peak_rss_mb() -> float:
-    """This worker process's peak resident memory so far (Linux reports kilobytes)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+class _PeakMemory:
+    """The worker process's resident memory at its highest while a task runs, sampled every
+    ``SAMPLE_SECONDS`` by a thread (the task runs pure Python: the sampler gets the GIL between
+    its lines). A process's lifetime peak would carry an earlier task's over to this one."""
+
+    SAMPLE_SECONDS: Final = 0.1
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.peak: int = self.process.memory_info().rss
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
+
+    def _sample(self) -> None:
+        while not self.stopped.wait(self.SAMPLE_SECONDS):
+            self.peak = max(self.peak, int(self.process.memory_info().rss))
+
+    def __enter__(self) -> _PeakMemory:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.peak = max(self.peak, int(self.process.memory_info().rss))
+
+    @property
+    def megabytes(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+def _tuned_collector() -> None:
+    """The collector as the command line sets it (streams.gc_tuning), in a worker process Dask
+    started: with Python's defaults, its passes over many users' states took a third of a task."""
+    if gc.get_threshold() != THRESHOLDS:
+        tune_gc()
 
 
 def _replay_part(part: Part, policy: Policy, out_url: str) -> tuple[ReplaySummary, dict[str, Any]]:
+    _tuned_collector()
     began = time.perf_counter()
     states: dict[str, UserState] = {}
     summary = ReplaySummary()
-    with fsspec.open(out_url, "wb") as sink:
+    with _PeakMemory() as memory, fsspec.open(out_url, "wb") as sink:
         write, pack = sink.write, _HEADER.pack
         for number, step in replay_numbered(read_part(part), policy, states):
             summary.lines = max(summary.lines, number)
@@ -122,14 +159,15 @@ def _replay_part(part: Part, policy: Policy, out_url: str) -> tuple[ReplaySummar
                 write(pack(number, len(record)))
                 write(record)
     summary.users = len(states)
-    return summary, _task_facts(part, summary.lines, began)
+    return summary, _task_facts(part, summary.lines, began, memory, summary.users)
 
 
-def _task_facts(part: Part, last_line: int, began: float) -> dict[str, Any]:
+def _task_facts(part: Part, last_line: int, began: float, memory: _PeakMemory, users: int) -> dict[str, Any]:
     return {
         "partition": part.partition,
+        "users": users,
         "seconds": round(time.perf_counter() - began, 2),
-        "worker_peak_rss_mb": _peak_rss_mb(),
+        "task_peak_rss_mb": memory.megabytes,
         "last_line": last_line,
     }
 
@@ -178,6 +216,7 @@ def replay_distributed(engine: Engine, url: str, out: BinaryIO, policy: Policy) 
 def _backtest_part(
     part: Part, champion: Policy, challenger: Policy, differences_url: str, examples: int, window_days: int
 ) -> tuple[BacktestResult, dict[str, Any]]:
+    _tuned_collector()
     began = time.perf_counter()
     last = [0]
 
@@ -186,11 +225,11 @@ def _backtest_part(
             last[0] = number
             yield number, line
 
-    with fsspec.open(differences_url, "wb") as sink:
+    with _PeakMemory() as memory, fsspec.open(differences_url, "wb") as sink:
         result = run_backtest_numbered(
             lines, champion, challenger, _TaggedDifferences(sink), examples=examples, window_days=window_days
         )
-    return result, _task_facts(part, last[0], began)
+    return result, _task_facts(part, last[0], began, memory, result.champion.users)
 
 
 def backtest_distributed(

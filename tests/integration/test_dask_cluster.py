@@ -143,7 +143,7 @@ def test_the_summary_says_how_it_ran_with_each_tasks_peak_memory(book: Path, tmp
     run = json.loads((report / "summary.json").read_text())["run"]
     assert run["engine"] == "dask" and run["workers"] == 2
     assert sorted(task["partition"] for task in run["tasks"]) == [0, 1, 2, 3]
-    assert all(0 < task["worker_peak_rss_mb"] < 4096 for task in run["tasks"])
+    assert all(0 < task["task_peak_rss_mb"] < 4096 for task in run["tasks"])
 
 
 def test_a_worker_killed_mid_run_still_gives_the_same_bytes(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_backtest_on_a_local_dask_cluster_reports_exactly_what_one_process_repor
         run = summary.pop("run", None)  # how it ran: one process has none, Dask its tasks' memory
         if jobs == "3":
             assert run is not None and run["engine"] == "dask" and run["workers"] == 3
-            assert len(run["tasks"]) == 8 and all(task["worker_peak_rss_mb"] > 0 for task in run["tasks"])
+            assert len(run["tasks"]) == 8 and all(task["task_peak_rss_mb"] > 0 for task in run["tasks"])
         reports[jobs] = (
             summary,
             (report / "differences.jsonl").read_bytes(),

@@ -78,9 +78,9 @@ def bench_backtest(
                 "cluster_start_seconds": round(started, 2),
                 "ratio_to_one_process": round(alone_seconds / dask_seconds, 3),
                 "ratio_to_one_process_per_worker": round(alone_seconds / dask_seconds / workers, 3),
-                "worker_peak_rss_mb": max(task["worker_peak_rss_mb"] for task in tasks),
+                "task_peak_rss_mb": max(task["task_peak_rss_mb"] for task in tasks),
                 "tasks": tasks,
                 "figures_equal_to_one_process": same,
             },
-        ),  # fmt: skip
+        ),
     ]

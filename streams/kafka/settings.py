@@ -80,10 +80,17 @@ ENVIRONMENT: Final[dict[str, tuple[str, str]]] = {
         "10",
         "how long the group waits for a silent worker before moving its partitions elsewhere",
     ),
+    "CREDITSTREAM_MEMORY_MB": (
+        "512",
+        "the worker's memory for what grows with its users: 40% one RocksDB block cache shared by "
+        "every table partition, 25% the memtables of all of them, 35% the decoded-state cache "
+        "(streams/worker/memory.py). 512 fits a 1 GiB container",
+    ),
     "CREDITSTREAM_STATE_CACHE_USERS": (
-        "10000",
+        "",
         "decoded states kept in memory for the users most recently applied, about 20 KB each "
-        "(0: none); a user's next event then skips the store read and decode",
+        "(0: none); a user's next event then skips the store read and decode. Default: 35% of "
+        "CREDITSTREAM_MEMORY_MB (about 9,000 users at 512)",
     ),
     "CREDITSTREAM_PRODUCER_LINGER_MS": (
         "5",
@@ -141,7 +148,8 @@ class Settings:
     api_token: str = field(default="", repr=False)
     record_retention_days: int = 1830
     standby_replicas: int = 1
-    state_cache_users: int = 10_000
+    memory_mb: int = 512
+    state_cache_users: int | None = None  # None: the memory budget's share
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 512 * 1024
     timeline_path: Path | None = None
@@ -229,8 +237,13 @@ class Settings:
             commit_interval_seconds=_seconds(
                 "CREDITSTREAM_COMMIT_INTERVAL_SECONDS", get("CREDITSTREAM_COMMIT_INTERVAL_SECONDS"), 0.1, 3600
             ),
-            state_cache_users=_integer(
-                "CREDITSTREAM_STATE_CACHE_USERS", get("CREDITSTREAM_STATE_CACHE_USERS"), 0, 100_000_000
+            memory_mb=_integer("CREDITSTREAM_MEMORY_MB", get("CREDITSTREAM_MEMORY_MB"), 64, 1_048_576),
+            state_cache_users=(
+                _integer(
+                    "CREDITSTREAM_STATE_CACHE_USERS", get("CREDITSTREAM_STATE_CACHE_USERS"), 0, 100_000_000
+                )
+                if get("CREDITSTREAM_STATE_CACHE_USERS")
+                else None
             ),
             producer_linger_ms=_integer(
                 "CREDITSTREAM_PRODUCER_LINGER_MS", get("CREDITSTREAM_PRODUCER_LINGER_MS"), 0, 1000

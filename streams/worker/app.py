@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from typing import Any
+from typing import Any, Final
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -22,6 +22,7 @@ from streams.worker.agents import install_agents
 from streams.worker.delivery import deliver_inline
 from streams.worker.fetch_wait import bound_fetch_wait
 from streams.worker.live import LiveView
+from streams.worker.memory import BudgetedRocksDBOptions, MemoryBudget
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
 from streams.worker.state_cache import StateCache
@@ -43,6 +44,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
     app = faust_app(settings)
     registry = CollectorRegistry()
     metrics = DomainMetrics.create(registry)
+    budget = MemoryBudget.split(settings.memory_mb, settings.partitions, settings.state_cache_users)
 
     def topic(name: str) -> Any:
         return app.topic(
@@ -71,9 +73,10 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
             key_type=bytes,  # Faust picks the table's serializers from these types: bytes means raw
             value_type=bytes,
             default=None,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIGS,
         ),
         metrics=metrics,
-        state_cache=StateCache(settings.state_cache_users),
+        state_cache=StateCache(budget.state_cache_users),
         registry=registry,
         gap_reader=GapReader(settings.bootstrap_servers, settings.kafka_python_config()),
         tracing=tracing,
@@ -89,6 +92,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
         ),
     )
     parts.metrics.build_info.labels(_version(), policy.version, ENGINE).set(1)
+    budget_rocksdb(parts.users, budget)
     tune_consumer(app)
     install_agents(parts)
     install_web(parts)
@@ -128,6 +132,29 @@ def faust_app(settings: Settings) -> faust.App:
         broker_commit_interval=settings.commit_interval_seconds,
         table_standby_replicas=settings.standby_replicas,
     )
+
+
+# The users table's changelog, as Faust creates it (compacted): settings that let Kafka's log
+# cleaner keep about one record a user, so that a restore reads users, not history. Without them
+# the changelog's active segment never rolled (Kafka's default: 7 days or 1 GB), and the cleaner,
+# which never touches the active segment, never ran: a cold restore of 400,000 users read 2.3M
+# records (issue 38).
+CHANGELOG_TOPIC_CONFIGS: Final = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(10 * 60_000),  # the active segment rolls every 10 minutes...
+    "segment.bytes": str(64 * 1024 * 1024),  # ...or at 64 MiB, whichever first: then it can be cleaned
+    "min.cleanable.dirty.ratio": "0.1",  # clean once a tenth of the log is superseded (default: half)
+    "max.compaction.lag.ms": str(30 * 60_000),  # and any record within 30 minutes, however little is dirty
+    "min.compaction.lag.ms": "0",
+}
+
+
+def budget_rocksdb(users: Any, budget: MemoryBudget) -> None:
+    """Give the users table's RocksDB store the budget's options (one block cache and one
+    write-buffer manager for every partition's database); the memory store needs none."""
+    store = users.data
+    if getattr(store, "rocksdb_options", None) is not None and getattr(store, "use_rocksdict", False):
+        store.rocksdb_options = BudgetedRocksDBOptions(budget)
 
 
 def tune_consumer(app: faust.App) -> None:

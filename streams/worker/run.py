@@ -11,6 +11,7 @@ from streams.kafka.permissions import check_connection, check_role
 from streams.kafka.settings import Settings, SettingsError
 from streams.policy import Policy, load_policy
 from streams.worker.app import create_app
+from streams.worker.memory import MemoryBudget
 from streams.worker.process import CreditWorker
 from streams.worker.timeline import record_timeline
 
@@ -82,6 +83,9 @@ def run_worker(settings: Settings) -> None:
         f"creditstream worker {settings.app_id}: policy {policy.version}{challenging}, "
         # compiled or plain Python (streams.engine.compiled): whether a compiled build was picked up
         f"engine {ENGINE}, web on http://{settings.web_host}:{settings.web_port}"
+    )
+    first_lines.append(
+        MemoryBudget.split(settings.memory_mb, settings.partitions, settings.state_cache_users).describe()
     )
     CreditWorker(
         parts.app, loglevel=settings.log_level.lower(), redirect_stdouts=False, first_lines=first_lines

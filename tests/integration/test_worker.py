@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from schemas.producer import CreditEventProducer
 from schemas.topics import DEAD_LETTER, DECISIONS, EVENTS, SHADOW_DECISIONS, TRANSACTIONS
@@ -25,6 +26,7 @@ from streams.engine import ENGINE
 from streams.explain.texts import text_of
 from streams.policy import DEFAULT_POLICY_PATH, default_policy
 from streams.tools.simulate import Simulation
+from streams.worker.app import CHANGELOG_TOPIC_CONFIGS
 from tests.integration.worker_harness import (
     Worker,
     caught_up,
@@ -464,3 +466,18 @@ def test_a_decision_is_not_held_for_the_producers_linger(bootstrap: str, tmp_pat
         running.stop()
     assert len(waits) == sum(is_credit_request(orjson.loads(line)) for line in lines) >= 5
     assert statistics.median(waits) < 0.5, sorted(waits)
+
+
+def test_the_changelog_topic_is_created_with_the_cleaners_settings(worker: Worker) -> None:
+    """Restore reads users, not history: Faust creates the users table's changelog with the
+    settings that let Kafka's log cleaner keep about a record a user (streams.worker.app)."""
+    changelog = f"{worker.env['CREDITSTREAM_APP_ID']}-users-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=worker.bootstrap)
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, changelog, configs=list(CHANGELOG_TOPIC_CONFIGS))]
+        )
+    finally:
+        admin.close()
+    found = {name: entry.get("value") for name, entry in described["topic"][changelog].items()}
+    assert found == CHANGELOG_TOPIC_CONFIGS

@@ -576,6 +576,44 @@ def bench_backtest_command(
     write_results(json_out, *results)
 
 
+@bench_app.command("scale")
+def bench_scale_command(
+    users: Annotated[int, typer.Option(min=1000, help="Users of the simulated book.")] = 1_000_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of the simulated book.")] = 2,
+    memory_mb: Annotated[
+        int, typer.Option("--memory-mb", min=64, help="CREDITSTREAM_MEMORY_MB of the worker.")
+    ] = 512,
+    quick: Annotated[bool, typer.Option("--quick", help="100,000 users: a few minutes.")] = False,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = BENCH_DIR
+    / "scale.json",
+) -> None:
+    """A lender's population on one worker (KAFKA_BOOTSTRAP_SERVERS): memory against the budget,
+    throughput at few and at all users, state and changelog a user, warm restart and cold restore.
+    Exits 1 when the worker's peak memory passes the budget plus its idle baseline."""
+    import json
+    import tempfile
+
+    from streams.tools.bench.backtest import ensure_book
+    from streams.tools.bench.scale import bench_scale
+
+    if quick:
+        users = 100_000
+    bootstrap = broker_or_exit().bootstrap_servers
+    book = ensure_book(BENCH_DIR / f"book-{users}u-{days}d.jsonl", users, days, policy_or_exit(None))
+    with tempfile.TemporaryDirectory(prefix="creditstream-scale-") as workdir:
+        result = bench_scale(bootstrap, book, users, Path(workdir), memory_mb)
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "windows"}, indent=2))
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2) + "\n")
+    typer.echo(f"figures: {json_out}")
+    if not result["within_budget"]:
+        fail(
+            f"peak RSS {result['rss_peak_mb']} MB passed the budget {memory_mb} MB plus the idle "
+            f"{result['rss_idle_mb']} MB",
+            code=1,
+        )
+
+
 @bench_app.command("worker")
 def bench_worker_command(
     events: Annotated[int, typer.Option(min=1000, help="Backlog size for the throughput run.")] = 100_000,

@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from schemas.money import fen_to_yuan
 from schemas.outputs import Decision
-from streams.explain.texts import Language, text_of
+from streams.explain.texts import Language, reason_rows
 from streams.worker.metrics import LATENCY_BUCKETS, DomainMetrics
 
 __all__ = ["SAMPLE_SECONDS", "WINDOW_SECONDS", "LiveView", "Sample", "histogram_quantile"]
@@ -183,7 +183,5 @@ def _decision_row(decision: Decision, language: Language) -> dict[str, Any]:
         "requested": fen_to_yuan(decision.requested_amount),
         "approved": fen_to_yuan(decision.approved_amount),
         "score": decision.score,
-        "reasons": [
-            {"code": str(code), "text": text_of("decision", str(code), language)} for code in decision.reasons
-        ],
+        "reasons": reason_rows(decision.reasons, language),
     }

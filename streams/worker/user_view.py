@@ -10,7 +10,7 @@ from schemas.events import PRODUCTS
 from schemas.money import fen_to_yuan
 from streams.engine.decisions import available, decision_score
 from streams.engine.state import UserState
-from streams.explain.texts import Language, text_of
+from streams.explain.texts import Language, reason_rows, text_of
 from streams.policy import Policy
 
 __all__ = ["RECENT_USER_DECISIONS", "user_view"]
@@ -31,7 +31,7 @@ def user_view(state: UserState, policy: Policy, language: Language = "en") -> di
         offer_state, reasons = state.offers[index] if index < len(state.offers) else ("not_offered", [])
         products[product] = {
             "offer": offer_state,
-            "reasons": [{"code": code, "text": text_of("decision", code, language)} for code in reasons],
+            "reasons": reason_rows(reasons, language),
             "score": decision_score(state, product, policy),
             "limit": fen_to_yuan(limit),
             "outstanding": fen_to_yuan(outstanding),
@@ -88,7 +88,7 @@ def _recent_decisions(state: UserState, language: Language) -> list[dict[str, An
                 "term_months": term,
                 "score": score or None,
                 "limit": fen_to_yuan(limit),
-                "reasons": [{"code": code, "text": text_of("decision", code, language)} for code in reasons],
+                "reasons": reason_rows(reasons, language),
             }
         )
     return rows

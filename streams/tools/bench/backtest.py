@@ -16,7 +16,7 @@ from typing import Any
 
 from streams.policy import Policy
 from streams.tools.backtest import BacktestResult, run_backtest
-from streams.tools.bench.worker import BenchResult
+from streams.tools.bench.worker import BenchResult, write_simulation
 from streams.tools.cluster import backtest_distributed, open_engine
 from streams.tools.simulate import Simulation
 
@@ -27,13 +27,7 @@ def ensure_book(path: Path, users: int, days: int, policy: Policy, seed: int = 1
     """The simulated book at ``path``, made once."""
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as out:
-        for line in Simulation(users=users, days=days, seed=seed, policy=policy).lines():
-            out.write(line + b"\n")
-    partial.rename(path)
-    return path
+    return write_simulation(path, Simulation(users=users, days=days, seed=seed, policy=policy))
 
 
 def _figures(result: BacktestResult) -> dict[str, Any]:
@@ -47,10 +41,10 @@ def bench_backtest(
     book: Path, champion: Policy, challenger: Policy, jobs: int, partitions: int, cluster: str | None = None
 ) -> list[BenchResult]:
     """[one process, Dask] over the same book, back to back."""
-    lines = sum(1 for _ in book.open("rb"))
     began = time.perf_counter()
     alone = run_backtest(lambda: book.open("rb"), champion, challenger)
     alone_seconds = time.perf_counter() - began
+    lines = alone.events + alone.invalid_lines
     began = time.perf_counter()
     with open_engine(cluster, jobs, partitions=partitions) as engine:
         started = time.perf_counter() - began

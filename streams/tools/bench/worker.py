@@ -51,6 +51,7 @@ __all__ = [
     "summary_document",
     "wait_for_count",
     "write_results",
+    "write_simulation",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,16 +82,18 @@ def ensure_simulated_log(path: Path, events: int, policy: Policy, seed: int = 1)
     """A simulated log of at least ``events`` lines at ``path`` (made once, then reused)."""
     if path.exists() and _count_lines(path) >= events:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     users = max(100, events // 150)  # about 150 events a user over 100 days
-    simulation = Simulation(users=users, days=400, seed=seed, policy=policy)
-    written = 0
+    return write_simulation(path, Simulation(users=users, days=400, seed=seed, policy=policy), events)
+
+
+def write_simulation(path: Path, simulation: Simulation, limit: int | None = None) -> Path:
+    """Write the simulation's lines (the first ``limit`` of them) to ``path``, whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     with partial.open("wb") as out:
-        for line in simulation.lines():
+        for written, line in enumerate(simulation.lines(), start=1):
             out.write(line + b"\n")
-            written += 1
-            if written >= events:
+            if limit is not None and written >= limit:
                 break
     partial.rename(path)
     return path

@@ -214,6 +214,18 @@ def read_records(bootstrap: str, topic: str, client_config: Mapping[str, Any] | 
         return []
 
 
+def records_held(bootstrap: str, topic: str) -> int:
+    """Records a topic holds now, over all its partitions (end offset less start offset: what the
+    log cleaner and retention left)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends, starts = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
+        return int(sum(ends[tp] - starts[tp] for tp in partitions))
+    finally:
+        consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every value in a topic up to its current end, partition by partition."""
     return [record.value for record in read_records(bootstrap, topic)]

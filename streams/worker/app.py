@@ -25,6 +25,7 @@ from streams.worker.live import LiveView
 from streams.worker.memory import BudgetedRocksDBOptions, MemoryBudget
 from streams.worker.metrics import DomainMetrics
 from streams.worker.parts import CreditApp
+from streams.worker.restore import bulk_restore
 from streams.worker.state_cache import StateCache
 from streams.worker.tracing import configure_tracing
 from streams.worker.web import install_web
@@ -93,6 +94,7 @@ def create_app(settings: Settings, policy: Policy, challenger: Policy | None = N
     )
     parts.metrics.build_info.labels(_version(), policy.version, ENGINE).set(1)
     budget_rocksdb(parts.users, budget)
+    bulk_restore(parts.users, restored=parts.metrics.restored)
     tune_consumer(app)
     install_agents(parts)
     install_web(parts)

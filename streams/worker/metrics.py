@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.outputs import Decision, LimitChanged, OfferChanged, ScoreChanged
 from streams.engine import EngineOutput
+from streams.worker.restore import RestoreReport
 
 __all__ = [
     "RECENT_DECISIONS",
@@ -121,6 +122,8 @@ class DomainMetrics:
     offset_gaps: Counter
     build_info: Gauge
     rebalances: Counter
+    restored_records: Counter
+    restore_seconds: Counter
     counts: BatchCounts = field(default_factory=BatchCounts)  # the batch's, see BatchCounts
 
     @classmethod
@@ -230,6 +233,16 @@ class DomainMetrics:
                 "Rebalances that took partitions from this worker",
                 registry=registry,
             ),
+            restored_records=Counter(
+                "creditstream_restored_records",
+                "Changelog records the bulk restore wrote to the table's store (streams.worker.restore)",
+                registry=registry,
+            ),
+            restore_seconds=Counter(
+                "creditstream_restore_seconds",
+                "Time the bulk restore took, before the worker could decide for the partitions it restored",
+                registry=registry,
+            ),
             shadow_decisions=Counter(
                 "creditstream_shadow_decisions",
                 "Challenger decisions in shadow mode, and whether they agree with the champion",
@@ -237,6 +250,10 @@ class DomainMetrics:
                 registry=registry,
             ),
         )
+
+    def restored(self, report: RestoreReport) -> None:
+        self.restored_records.inc(report.total)
+        self.restore_seconds.inc(report.seconds)
 
     def observe_batch(self, batch: Sequence[Any], phases: tuple[float, float, float, float]) -> None:
         """A batch's phases, from the moments (epoch seconds) it began, had sent its outputs, had

@@ -27,12 +27,11 @@ from typing import Any, Final
 
 import orjson
 import psutil
-from kafka import KafkaConsumer, TopicPartition
 
 from schemas.producer import CreditEventProducer
 from schemas.topics import ALL_TOPICS
 from streams.kafka.admin import ensure_topics
-from streams.testing import LocalWorker
+from streams.testing import LocalWorker, records_held
 from streams.tools.progress import progress_bar
 from streams.worker.memory import DEFAULT_MEMORY_MB
 
@@ -49,16 +48,6 @@ def _rss(worker: LocalWorker) -> int:
 
 def _disk_bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
-
-
-def _changelog_records(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends, starts = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
-        return int(sum(ends[tp] - starts[tp] for tp in partitions))
-    finally:
-        consumer.close()
 
 
 def _time_to_ready(worker: LocalWorker, timeout: float) -> float:
@@ -143,7 +132,7 @@ def bench_scale(
                     break
         drained = time.monotonic() - began
         end_rss = _rss(worker)
-        changelog = _changelog_records(bootstrap, f"{worker.group}-users-changelog")
+        changelog = records_held(bootstrap, f"{worker.group}-users-changelog")
         disk = _disk_bytes(state)
         worker.stop()
         warm = _time_to_ready(worker, 600)

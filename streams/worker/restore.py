@@ -6,7 +6,7 @@ records a second on this machine class, so a cold restore (a replaced node, an e
 100,000 users took 50-60 s and grew with every write ever made (issue 38).
 
 ``bulk_restore`` gives the users table's RocksDB store an ``on_rebalance`` that, once faust has
-opened the databases of the newly assigned active partitions, reads each partition's changelog
+opened the databases of the newly assigned partitions, reads each partition's changelog
 from the store's persisted offset to the end offset Kafka gives at that moment, with a consumer of
 its own (no group, the worker's credentials), and writes each fetched batch with one RocksDB write
 batch that also carries the new persisted offset. A crash half-way leaves a database whose
@@ -15,7 +15,9 @@ from that offset as it always does and applies whatever was written after the en
 (by a previous owner still flushing), so nothing is skipped and nothing is applied twice: a
 changelog record is a key's whole value, written whole.
 
-Standby partitions are left to faust: their recovery does not hold up ``/ready`` or decisions.
+Standby partitions are restored the same way: a worker that joins with an empty disk then holds
+its standbys whole before it says it is ready, so the failover it is there for does not wait for
+faust's slow path; and a standby promoted to active reads only the tail it had not seen.
 """
 
 from __future__ import annotations
@@ -146,8 +148,7 @@ def bulk_restore(table: Any, restored: Callable[[RestoreReport], None]) -> bool:
     async def on_rebalance(assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
         await original(assigned, revoked, newly_assigned, generation_id)
         changelog = table.changelog_topic.get_topic_name()
-        standbys = app.assignor.assigned_standbys()
-        partitions = [tp.partition for tp in newly_assigned if tp.topic == changelog and tp not in standbys]
+        partitions = [tp.partition for tp in newly_assigned if tp.topic == changelog]
         if not partitions:
             return
         report = await restore_partitions(store, changelog, partitions, consumer)

@@ -23,11 +23,15 @@ from streams.tools.simulate import Simulation
 __all__ = ["bench_backtest", "ensure_book"]
 
 
-def ensure_book(path: Path, users: int, days: int, policy: Policy, seed: int = 1) -> Path:
+def ensure_book(
+    path: Path, users: int, days: int, policy: Policy, seed: int = 1, id_prefix: str = ""
+) -> Path:
     """The simulated book at ``path``, made once."""
     if path.exists():
         return path
-    return write_simulation(path, Simulation(users=users, days=days, seed=seed, policy=policy))
+    return write_simulation(
+        path, Simulation(users=users, days=days, seed=seed, policy=policy, id_prefix=id_prefix)
+    )
 
 
 def _figures(result: BacktestResult) -> dict[str, Any]:

@@ -1,44 +1,63 @@
 """`creditstream bench scale`: a lender's population on one worker, as an operator sizing a
 deployment would try it (issue 38).
 
-On the project's broker: a simulated book of ``users`` users is sent as a backlog, then one
-worker with the default settings (``CREDITSTREAM_MEMORY_MB`` unless given) drains it. Measured:
+On the project's broker, one worker with the default settings (``CREDITSTREAM_MEMORY_MB`` unless
+given) drains a backlog of two simulated books of the same shape (the same days): first 10,000
+users, then ``users`` more. Measured:
 
-- the worker's RSS every second: idle after start (the process's own baseline), peak and at the end,
-  in MB and in bytes a user; the run fails when the peak passes the budget plus that baseline;
-- events a second per 10 s window, each window with the users the worker had seen by then (from
-  the log's order), so that the first windows (few users) and the last (all of them) compare in
-  the same run;
-- the state on disk and the changelog's records a user (as Kafka holds them when the drain ends:
-  the log cleaner compacts closed segments later);
-- a warm restart (same state directory) and a cold restore (empty state directory) to ``/ready``.
-
-Not yet measured here: failover to a standby at this scale (tests/faults and tests/secure cover
-failover itself).
+- the worker's RSS four times a second: idle after start (the process's own baseline), peak and
+  at the end, in MB and in bytes a user; the run fails when the peak passes the budget plus that
+  baseline;
+- throughput of each book (10,000 users' state, then up to all of them): the same behaviour with
+  a store that small and that large, and their ratio; and per 10 s window, with the users the
+  worker had seen by then;
+- the state on disk and the changelog's records a user, when the drain ends and again after the
+  restarts (Kafka's log cleaner compacts rolled segments meanwhile);
+- a warm restart (same state directory) and a cold restore (empty state directory) to ``/ready``,
+  with the records the bulk restore read and its rate;
+- failover: a second worker with standby replicas joins (from an empty disk), the first is
+  SIGKILLed, and the time until the second has decided a request for a user of every partition.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import replace
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 import psutil
+from kafka import KafkaConsumer, TopicPartition
 
 from schemas.producer import CreditEventProducer
-from schemas.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS, DECISIONS
 from streams.kafka.admin import ensure_topics
-from streams.testing import LocalWorker, records_held
+from streams.kafka.settings import Settings
+from streams.processing import expected_partition
+from streams.testing import LocalWorker, records_held, wait_until
 from streams.tools.progress import progress_bar
 from streams.worker.memory import DEFAULT_MEMORY_MB
 
-__all__ = ["bench_scale"]
+__all__ = ["EARLY_USERS", "bench_scale"]
 
+EARLY_USERS: Final = 10_000
 WINDOW_SECONDS: Final = 10.0
+SAMPLE_SECONDS: Final = 0.25
 STALL_SECONDS: Final = 120.0  # no progress for this long: the run is reported as stalled
+SESSION_TIMEOUT_SECONDS: Final = Settings.__dataclass_fields__["session_timeout_seconds"].default
+
+
+@dataclass
+class Sent:
+    """A book sent: its lines, and [(lines sent, distinct users by then)] every 1%."""
+
+    lines: int
+    curve: list[tuple[int, int]]
+    last_user_by_partition: dict[int, str]
 
 
 def _rss(worker: LocalWorker) -> int:
@@ -56,26 +75,30 @@ def _time_to_ready(worker: LocalWorker, timeout: float) -> float:
     return round(time.monotonic() - began, 2)
 
 
-def _send_book(bootstrap: str, prefix: str, book: Path) -> tuple[int, list[tuple[int, int]]]:
-    """Send every line; returns (lines, [(lines sent, distinct users by then)] every 1%)."""
+def _send_book(bootstrap: str, prefix: str, book: Path, partitions: int, label: str) -> Sent:
     seen: set[bytes] = set()
     curve: list[tuple[int, int]] = []
+    by_partition: dict[int, str] = {}
     total = sum(1 for _ in book.open("rb"))
     step = max(1, total // 100)
     sent = 0
     with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer, book.open("rb") as lines:
-        with progress_bar("bench scale: sending the book", total) as advance:
+        with progress_bar(f"bench scale: sending {label}", total) as advance:
             for line in lines:
                 head = orjson.loads(line)
-                producer.send_bytes(head["type"], head["user_id"], line.rstrip(b"\n"))
-                seen.add(head["user_id"].encode())
+                user = head["user_id"]
+                producer.send_bytes(head["type"], user, line.rstrip(b"\n"))
+                key = user.encode()
+                if key not in seen:
+                    seen.add(key)
+                    by_partition[expected_partition(key, partitions)] = user
                 sent += 1
                 if sent % step == 0:
                     curve.append((sent, len(seen)))
                     advance(sent)
         producer.flush()
     curve.append((sent, len(seen)))
-    return sent, curve
+    return Sent(sent, curve, by_partition)
 
 
 def _users_by(curve: list[tuple[int, int]], applied: int) -> int:
@@ -83,8 +106,122 @@ def _users_by(curve: list[tuple[int, int]], applied: int) -> int:
     return known[-1] if known else 0
 
 
+def _drain(worker: LocalWorker, early: Sent, main: Sent, baseline: int) -> dict[str, Any]:
+    """Wait until the worker has applied both books; RSS, windows and each book's throughput."""
+    total = early.lines + main.lines
+    began = time.monotonic()
+    windows: list[dict[str, Any]] = []
+    peak, last_applied, last_change = baseline, 0, began
+    window_start, window_applied = began, 0
+    early_done_at: float | None = None
+    with progress_bar("bench scale: the worker drains it", total) as advance:
+        while True:
+            time.sleep(SAMPLE_SECONDS)
+            worker.check_running()
+            peak = max(peak, _rss(worker))
+            applied = worker.records_processed()
+            advance(applied)
+            now = time.monotonic()
+            if early_done_at is None and applied >= early.lines:
+                early_done_at = now
+            if applied > last_applied:
+                last_applied, last_change = applied, now
+            if now - window_start >= WINDOW_SECONDS:
+                users = early.curve[-1][1] if applied >= early.lines else _users_by(early.curve, applied)
+                users += _users_by(main.curve, applied - early.lines)
+                windows.append(
+                    {
+                        "from_s": round(window_start - began, 1),
+                        "events_per_second": round((applied - window_applied) / (now - window_start), 1),
+                        "users_seen": users,
+                    }
+                )
+                window_start, window_applied = now, applied
+            if applied >= total or now - last_change > STALL_SECONDS:
+                break
+    ended = time.monotonic()
+    early_seconds = (early_done_at or ended) - began
+    main_seconds = ended - (early_done_at or ended)
+    return {
+        "applied": last_applied,
+        "drain_seconds": round(ended - began, 1),
+        "events_per_second": round(last_applied / (ended - began), 1),
+        "rss_peak": peak,
+        "windows": windows,
+        "early_seconds": round(early_seconds, 2),
+        "main_seconds": round(main_seconds, 2),
+    }
+
+
+def _probe(event_id: str, user: str) -> bytes:
+    """A credit purchase dated now, after every simulated event (the worker refuses events dated
+    ahead of their record): the decision it gets shows who decides."""
+    return orjson.dumps(
+        {"event_id": event_id, "type": "purchase", "user_id": user,
+         "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),
+         "amount": "10.00", "merchant_id": "merchant-1", "merchant_category": "groceries",
+         "funding": "credit"}
+    )  # fmt: skip
+
+
+def _failover(
+    bootstrap: str, prefix: str, first: LocalWorker, workdir: Path, users: dict[int, str], partitions: int
+) -> dict[str, Any]:
+    """A second worker joins with standby replicas; the first is SIGKILLed; seconds until the
+    second has decided one request for a user of each partition."""
+    second = LocalWorker(
+        bootstrap, prefix, workdir / "state-second", workdir / "worker-second.log",
+        partitions=partitions, extra_env=dict(first.extra_env),
+    )  # fmt: skip
+    began = time.monotonic()
+    first.start(ready_timeout=600)
+    second.start(ready_timeout=1800)
+    joined = round(time.monotonic() - began, 2)
+    wait_until(
+        lambda: all(w.get("/ready")[0] == 200 for w in (first, second)),
+        600,
+        "both workers ready",
+        interval=0.5,
+    )
+    standby_restored = second.metric_total("creditstream_restored_records_total")
+    decisions = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    topic = prefix + DECISIONS.name
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    decisions.assign(tps)
+    decisions.seek_to_end(*tps)
+    for tp in tps:
+        decisions.position(tp)
+    run = uuid.uuid4().hex[:8]
+    probes = {f"scale-probe-{run}-{p}": user for p, user in users.items()}
+    try:
+        killed_at = time.monotonic()
+        first.kill()
+        with CreditEventProducer(bootstrap, topic_prefix=prefix) as producer:
+            for event_id, user in probes.items():
+                producer.send_bytes("purchase", user, _probe(event_id, user))
+        answered: dict[str, float] = {}
+        deadline = killed_at + 300
+        while len(answered) < len(probes) and time.monotonic() < deadline:
+            for records in decisions.poll(timeout_ms=200).values():
+                for record in records:
+                    request = orjson.loads(record.value).get("request_event_id")
+                    if request in probes and request not in answered:
+                        answered[request] = round(time.monotonic() - killed_at, 2)
+    finally:
+        decisions.close()
+        second.stop()
+    return {
+        "failover_join_seconds": joined,
+        "failover_standby_records_restored": standby_restored,
+        "failover_first_decision_seconds": min(answered.values()) if answered else None,
+        "failover_every_partition_seconds": max(answered.values()) if len(answered) == len(probes) else None,
+        "failover_partitions_answered": len(answered),
+    }
+
+
 def bench_scale(
     bootstrap: str,
+    early_book: Path,
     book: Path,
     users: int,
     workdir: Path,
@@ -96,90 +233,77 @@ def bench_scale(
     state = workdir / "state"
     worker = LocalWorker(
         bootstrap, prefix, state, workdir / "worker.log", partitions=partitions,
-        extra_env={"CREDITSTREAM_MEMORY_MB": str(memory_mb)},
+        extra_env={"CREDITSTREAM_MEMORY_MB": str(memory_mb), "CREDITSTREAM_STANDBY_REPLICAS": "1"},
     )  # fmt: skip
+    changelog = f"{worker.group}-users-changelog"
     worker.start(ready_timeout=120)
     try:
         time.sleep(3)
         baseline = _rss(worker)
         worker.stop()
-        lines, curve = _send_book(bootstrap, prefix, book)
-        began = time.monotonic()
+        early = _send_book(bootstrap, prefix, early_book, partitions, f"{EARLY_USERS:,} users")
+        main = _send_book(bootstrap, prefix, book, partitions, f"{users:,} users")
         worker.start(ready_timeout=300)
-        windows: list[dict[str, Any]] = []
-        peak, last_applied, last_change = baseline, 0, time.monotonic()
-        window_start, window_applied = time.monotonic(), 0
-        with progress_bar("bench scale: the worker drains it", lines) as advance:
-            while True:
-                time.sleep(1.0)
-                worker.check_running()
-                peak = max(peak, _rss(worker))
-                applied = worker.records_processed()
-                advance(applied)
-                now = time.monotonic()
-                if applied > last_applied:
-                    last_applied, last_change = applied, now
-                if now - window_start >= WINDOW_SECONDS:
-                    windows.append(
-                        {
-                            "from_s": round(window_start - began, 1),
-                            "events_per_second": round((applied - window_applied) / (now - window_start), 1),
-                            "users_seen": _users_by(curve, applied),
-                        }
-                    )
-                    window_start, window_applied = now, applied
-                if applied >= lines or now - last_change > STALL_SECONDS:
-                    break
-        drained = time.monotonic() - began
+        drained = _drain(worker, early, main, baseline)
         end_rss = _rss(worker)
-        changelog = records_held(bootstrap, f"{worker.group}-users-changelog")
+        records_at_drain = records_held(bootstrap, changelog)
         disk = _disk_bytes(state)
         worker.stop()
         warm = _time_to_ready(worker, 600)
         warm_rss = _rss(worker)
         worker.stop()
+        records_at_cold = records_held(bootstrap, changelog)
         shutil.rmtree(state)
         cold = _time_to_ready(worker, 1800)
         cold_rss = _rss(worker)
+        restored = worker.metric_total("creditstream_restored_records_total")
+        restore_seconds = _metric_seconds(worker, "creditstream_restore_seconds_total")
         worker.stop()
+        failover = _failover(bootstrap, prefix, worker, workdir, main.last_user_by_partition, partitions)
     finally:
         worker.stop()
-    full = [w for w in windows if w["users_seen"] >= 0.99 * users]
-    early = [w for w in windows if w["users_seen"] <= max(10_000, 0.1 * users)]
+    population = users + EARLY_USERS
+    peak = drained.pop("rss_peak")
+    early_rate = round(early.lines / drained["early_seconds"], 1) if drained["early_seconds"] else None
+    main_rate = round(main.lines / drained["main_seconds"], 1) if drained["main_seconds"] else None
     budget_bytes = memory_mb * 1024 * 1024
-    result: dict[str, Any] = {
-        "users": users,
-        "events": lines,
-        "applied": last_applied,
+    return {
+        "users": population,
+        "events": early.lines + main.lines,
+        "events_early_book": early.lines,
+        "events_main_book": main.lines,
         "partitions": partitions,
         "memory_mb": memory_mb,
-        "drain_seconds": round(drained, 1),
-        "events_per_second": round(last_applied / drained, 1) if drained else 0.0,
+        **drained,
+        "events_per_second_10k_users": early_rate,
+        "events_per_second_all_users": main_rate,
+        "ratio_all_users_to_10k": round(main_rate / early_rate, 3) if early_rate and main_rate else None,
         "rss_idle_mb": round(baseline / 2**20, 1),
         "rss_peak_mb": round(peak / 2**20, 1),
         "rss_end_mb": round(end_rss / 2**20, 1),
-        "rss_peak_bytes_per_user": round((peak - baseline) / users),
+        "rss_peak_bytes_per_user": round((peak - baseline) / population),
         "within_budget": peak <= baseline + budget_bytes,
-        "windows": windows,
-        "events_per_second_early": round(sum(w["events_per_second"] for w in early) / len(early), 1)
-        if early
-        else None,
-        "events_per_second_all_users": round(sum(w["events_per_second"] for w in full) / len(full), 1)
-        if full
-        else None,
         "state_disk_mb": round(disk / 2**20, 1),
-        "state_disk_bytes_per_user": round(disk / users),
-        "changelog_records": changelog,
-        "changelog_records_per_user": round(changelog / users, 2),
+        "state_disk_bytes_per_user": round(disk / population),
+        "changelog_records_at_drain_end": records_at_drain,
+        "changelog_records_per_user_at_drain_end": round(records_at_drain / population, 2),
+        "changelog_records_at_cold_restore": records_at_cold,
+        "changelog_records_per_user_at_cold_restore": round(records_at_cold / population, 2),
         "warm_restart_seconds": warm,
         "warm_restart_rss_mb": round(warm_rss / 2**20, 1),
         "cold_restore_seconds": cold,
         "cold_restore_rss_mb": round(cold_rss / 2**20, 1),
-        "cold_restore_records_per_second": round(changelog / cold, 1) if cold else None,
-        "not_measured": "failover to a standby at this scale",
+        "cold_restore_records": restored,
+        "bulk_restore_seconds": round(restore_seconds, 2),
+        "bulk_restore_records_per_second": round(restored / restore_seconds) if restore_seconds else None,
+        **failover,
+        "session_timeout_seconds": SESSION_TIMEOUT_SECONDS,
     }
-    early_rate, late_rate = result["events_per_second_early"], result["events_per_second_all_users"]
-    result["ratio_all_users_to_early"] = (
-        round(late_rate / early_rate, 3) if early_rate and late_rate else None
-    )
-    return result
+
+
+def _metric_seconds(worker: LocalWorker, name: str) -> float:
+    """A float metric's value (LocalWorker.metric_total rounds to whole numbers)."""
+    status, body = worker.get("/metrics")
+    if status != 200 or not isinstance(body, str):
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name + " "))

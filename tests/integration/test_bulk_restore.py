@@ -1,11 +1,16 @@
 """The bulk restore (streams.worker.restore) on the real broker and faust's own RocksDB store: each
 partition's database ends as the changelog's last value per key (tombstones delete), with the last
-offset read as faust's persisted offset, and a restore starts from the offset a database already has.
+offset read as faust's persisted offset, a restore starts from the offset a database already has,
+and a restore SIGKILLed half-way leaves contents that agree with its offset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,7 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
+from faust.stores.rocksdb import RocksDBOptions
 from faust.types import TP
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -24,9 +30,9 @@ pytestmark = pytest.mark.broker
 PARTITIONS = 3
 
 
-def users_store(directory: Path) -> Any:
+def users_store(directory: Path, app_id: str | None = None) -> Any:
     """faust's RocksDB store of a table, as the worker opens it (never started: only its databases)."""
-    app = faust.App(f"restore-{uuid.uuid4().hex[:6]}", store="rocksdb://", datadir=str(directory))
+    app = faust.App(app_id or f"restore-{uuid.uuid4().hex[:6]}", store="rocksdb://", datadir=str(directory))
     table = app.Table("users", partitions=PARTITIONS, key_type=bytes, value_type=bytes, default=None)
     return table.data
 
@@ -48,9 +54,12 @@ def append(bootstrap: str, topic: str, rows: list[tuple[int, bytes, bytes | None
     producer.close()
 
 
-def restore(bootstrap: str, store: Any, topic: str) -> Any:
+def restore(bootstrap: str, store: Any, topic: str, fetch_bytes: int = 1024 * 1024) -> Any:
     def consumer() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        return AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            max_partition_fetch_bytes=fetch_bytes,
+        )  # fmt: skip
 
     return asyncio.run(restore_partitions(store, topic, range(PARTITIONS), consumer))
 
@@ -102,3 +111,61 @@ def test_a_restore_continues_from_the_offset_the_database_already_has(bootstrap:
     # Nothing new: nothing read, the offset stays.
     assert restore(bootstrap, store, topic).records == {}
     assert store.persisted_offset(TP(topic, 0)) == 149
+
+
+KEYS = 2_000
+WRITES = 150_000
+
+
+def restore_in_child(bootstrap: str, directory: str, app_id: str, topic: str) -> None:
+    """Run by the crash test in a process of its own, with small fetches: many write batches."""
+    store = users_store(Path(directory), app_id)
+    # Small memtables: RocksDB flushes many times during the restore, so a kill finds some of it
+    # on disk (the prefix that must agree with the offset) and some not.
+    store.rocksdb_options = RocksDBOptions(write_buffer_size=64 * 1024, use_rocksdict=True)
+    opened = store._db_for_partition
+    calls = 0
+
+    def db_for_partition(partition: int) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 50:  # some write batches are in: the parent may kill now
+            print("writing", flush=True)
+        return opened(partition)
+
+    store._db_for_partition = db_for_partition
+    restore(bootstrap, store, topic, fetch_bytes=4 * 1024)
+
+
+def test_a_restore_killed_half_way_leaves_a_database_whose_contents_match_its_offset(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """The restore writes without RocksDB's write-ahead log: a SIGKILL loses the unflushed writes
+    and their offset together. What is left is the changelog applied up to the persisted offset,
+    and the next restore goes on from there to the same end as an uninterrupted one."""
+    topic = f"restore-{uuid.uuid4().hex[:8]}-users-changelog"
+    # Record n writes key n % KEYS with value n, on partition 0: its offset is n.
+    write_changelog(bootstrap, topic, [(0, f"k{n % KEYS}".encode(), str(n).encode()) for n in range(WRITES)])
+    app_id = f"crash-{uuid.uuid4().hex[:6]}"
+    run_child = "import sys; from tests.integration.test_bulk_restore import restore_in_child; "
+    run_child += "restore_in_child(*sys.argv[1:])"
+    child = subprocess.Popen(
+        [sys.executable, "-c", run_child, bootstrap, str(tmp_path), app_id, topic], stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stdout.readline() == b"writing\n"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+
+    store = users_store(tmp_path, app_id)
+    persisted = store.persisted_offset(TP(topic, 0))
+    found = contents(store, 0)
+    applied = -1 if persisted is None else persisted
+    expected = {f"k{n % KEYS}".encode(): str(n).encode() for n in range(applied + 1)}
+    assert found == expected
+    assert applied < WRITES - 1, "the restore ended before the kill: nothing was tested"
+
+    report = restore(bootstrap, store, topic)
+    assert report.total == WRITES - 1 - applied
+    assert contents(store, 0) == {
+        f"k{n % KEYS}".encode(): str(n).encode() for n in range(WRITES - KEYS, WRITES)
+    }

@@ -30,8 +30,8 @@ def test_a_quick_scale_run_stays_within_the_memory_budget(bootstrap: str, tmp_pa
     assert measured["applied"] == measured["events"]
     assert measured["users"] == 110_000 and measured["windows"]
     assert measured["cold_restore_seconds"] > 0 and measured["warm_restart_seconds"] > 0
-    # The cold restore read the changelog in bulk, every record Kafka held then.
-    assert measured["cold_restore_records"] == measured["changelog_records_at_cold_restore"]
+    # The cold restore read the changelog in bulk: at most what was written (less once cleaned).
+    assert 0 < measured["cold_restore_records"] <= measured["changelog_records_written"]
     assert measured["events_per_second_10k_users"] and measured["ratio_all_users_to_10k"]
     # The survivor of the failover decided for a user of every partition.
     assert measured["failover_partitions_answered"] == measured["partitions"]

@@ -106,6 +106,42 @@ def _users_by(curve: list[tuple[int, int]], applied: int) -> int:
     return known[-1] if known else 0
 
 
+class CpuShares:
+    """Where the machine's CPU went since the last read, in cores: the worker's event-loop thread,
+    its other threads (RocksDB's flushes and compactions, aiokafka, the restore's writes), the
+    local Kafka brokers (their log cleaner included), and idle. On a shared 2-core machine these
+    say what a window's throughput competed with."""
+
+    def __init__(self, worker: LocalWorker) -> None:
+        assert worker.process is not None
+        self.worker = psutil.Process(worker.process.pid)
+        self.brokers = [
+            p for p in psutil.process_iter(["cmdline"]) if "kafka.Kafka" in (p.info["cmdline"] or [])
+        ]
+        self.last = self._totals()
+
+    def _totals(self) -> tuple[float, float, float, float, float]:
+        threads = {t.id: t.user_time + t.system_time for t in self.worker.threads()}
+        loop = threads.pop(self.worker.pid, 0.0)
+        brokers = 0.0
+        for broker in self.brokers:
+            try:
+                times = broker.cpu_times()
+                brokers += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        machine = psutil.cpu_times()
+        return time.monotonic(), loop, sum(threads.values()), brokers, machine.idle
+
+    def read(self) -> dict[str, float]:
+        now = self._totals()
+        elapsed = now[0] - self.last[0]
+        shares = [(new - old) / elapsed for new, old in zip(now[1:], self.last[1:], strict=True)]
+        self.last = now
+        names = ("worker_loop_cores", "worker_other_threads_cores", "brokers_cores", "idle_cores")
+        return {name: round(share, 2) for name, share in zip(names, shares, strict=True)}
+
+
 def _drain(worker: LocalWorker, early: Sent, main: Sent, baseline: int) -> dict[str, Any]:
     """Wait until the worker has applied both books; RSS, windows and each book's throughput."""
     total = early.lines + main.lines
@@ -113,6 +149,8 @@ def _drain(worker: LocalWorker, early: Sent, main: Sent, baseline: int) -> dict[
     windows: list[dict[str, Any]] = []
     peak, last_applied, last_change = baseline, 0, began
     window_start, window_applied = began, 0
+    cpu, cpu_by_book = CpuShares(worker), CpuShares(worker)
+    cpu_early: dict[str, float] = {}
     early_done_at: float | None = None
     with progress_bar("bench scale: the worker drains it", total) as advance:
         while True:
@@ -124,6 +162,7 @@ def _drain(worker: LocalWorker, early: Sent, main: Sent, baseline: int) -> dict[
             now = time.monotonic()
             if early_done_at is None and applied >= early.lines:
                 early_done_at = now
+                cpu_early = cpu_by_book.read()
             if applied > last_applied:
                 last_applied, last_change = applied, now
             if now - window_start >= WINDOW_SECONDS:
@@ -134,6 +173,7 @@ def _drain(worker: LocalWorker, early: Sent, main: Sent, baseline: int) -> dict[
                         "from_s": round(window_start - began, 1),
                         "events_per_second": round((applied - window_applied) / (now - window_start), 1),
                         "users_seen": users,
+                        **cpu.read(),
                     }
                 )
                 window_start, window_applied = now, applied
@@ -150,6 +190,8 @@ def _drain(worker: LocalWorker, early: Sent, main: Sent, baseline: int) -> dict[
         "windows": windows,
         "early_seconds": round(early_seconds, 2),
         "main_seconds": round(main_seconds, 2),
+        "cpu_10k_users": cpu_early,
+        "cpu_all_users": cpu_by_book.read(),
     }
 
 

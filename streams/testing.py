@@ -181,13 +181,17 @@ class LocalWorker:
 
     def metric_total(self, name: str) -> int:
         """A metric of this process summed over all its labels (0 when /metrics does not answer)."""
+        return int(self.metric_value(name))
+
+    def metric_value(self, name: str) -> float:
+        """``metric_total`` unrounded, for a metric of seconds."""
         status, body = self.get("/metrics")
         if status != 200 or not isinstance(body, str):
-            return 0
+            return 0.0
         samples = (
             line.rsplit(" ", 1) for line in body.splitlines() if line.startswith((name + "{", name + " "))
         )
-        return int(sum(float(value) for _, value in samples))
+        return sum(float(value) for _, value in samples)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

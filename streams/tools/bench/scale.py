@@ -298,7 +298,7 @@ def bench_scale(
         cold = _time_to_ready(worker, 1800)
         cold_rss = _rss(worker)
         restored = worker.metric_total("creditstream_restored_records_total")
-        restore_seconds = _metric_seconds(worker, "creditstream_restore_seconds_total")
+        restore_seconds = worker.metric_value("creditstream_restore_seconds_total")
         worker.stop()
         failover = _failover(bootstrap, prefix, worker, workdir, main.last_user_by_partition, partitions)
     finally:
@@ -340,11 +340,3 @@ def bench_scale(
         **failover,
         "session_timeout_seconds": SESSION_TIMEOUT_SECONDS,
     }
-
-
-def _metric_seconds(worker: LocalWorker, name: str) -> float:
-    """A float metric's value (LocalWorker.metric_total rounds to whole numbers)."""
-    status, body = worker.get("/metrics")
-    if status != 200 or not isinstance(body, str):
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name + " "))

@@ -33,11 +33,9 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
-from faust.streams import _current_event  # the context faust's table store reads the partition from
 from faust.types import TP
 from faust.types import Message as FaustMessage
 
@@ -50,7 +48,7 @@ from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.metrics import observe_all
 from streams.worker.pacing import BatchPacing
-from streams.worker.parts import CreditApp, send_lingering_now
+from streams.worker.parts import CreditApp, as_current_event, send_lingering_now
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
 
@@ -73,18 +71,6 @@ LAG_INTERVAL_SECONDS: Final = 5.0
 GAP_READ_SECONDS: Final = 60.0  # twice as long as GapReader.read polls before it gives up
 _EVENT_TYPES: Final = frozenset(INPUT_EVENT_TYPES)
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _as_current(event: Any) -> Iterator[None]:
-    """Make ``event`` faust's current event: the table reads and writes its partition's store, and
-    its changelog record goes to that partition. (One agent iteration sees a whole batch, so the
-    current event must be set per record.)"""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class GapReadStuckError(RuntimeError):
@@ -121,7 +107,7 @@ async def _records_to_apply(
     partitions = parts.settings.partitions
     expected = parts.next_offsets.get(partition)
     if expected is None:
-        with _as_current(event):
+        with as_current_event(event):
             stored = parts.users.get(_marker_key(partition))
         expected = int(stored) if stored is not None else offset
     starts.setdefault(partition, expected)
@@ -200,11 +186,7 @@ async def apply_batch(parts: CreditApp, batch: Sequence[Any]) -> None:
 
 async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int, int]) -> None:
     began = time.time()
-    users, metrics, state_cache = parts.users, parts.metrics, parts.state_cache
-    # The table's store read once: the table's own ``get`` asks the store whether it holds the
-    # key, then reads it, two RocksDB lookups a state (faust's FastUserDict with a default), and
-    # counts the read for faust's monitor, which nothing here reads.
-    store = users.data
+    metrics, state_cache = parts.metrics, parts.state_cache
     metrics.counts.discard()  # what a failed batch counted: its records are applied again
     send = parts.send_output
     answered: list[Decision] = []  # decisions a POST /v1/decisions on this worker waits for
@@ -231,8 +213,7 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
                 cached = state_cache.get(user_id)
                 if cached is not None:
                     return cached
-                with _as_current(event):
-                    stored = store.get(user_id.encode())
+                stored = parts.stored_state(event.message.partition, user_id.encode(), event)
                 return UserState.from_bytes(stored) if stored is not None else None
 
             traced = parts.tracing.event(message.topic, message.headers, message.partition, message.offset)

@@ -15,6 +15,7 @@ from streams.policy import default_policy
 from streams.worker.app import CHANGELOG_TOPIC_CONFIGS, create_app
 from streams.worker.memory import (
     BLOCK_CACHE_SHARE,
+    BLOOM_BITS_PER_KEY,
     STATE_BYTES,
     STATE_CACHE_SHARE,
     WRITE_BUFFERS_SHARE,
@@ -81,6 +82,13 @@ def test_the_budget_reaches_the_open_databases(rocksdb_parts: CreditApp, tmp_pat
         assert first[f"user-{number}".encode()] == b"x" * 512
     used = first.property_int_value("rocksdb.block-cache-usage")
     assert used > 0 and second.property_int_value("rocksdb.block-cache-usage") == used
+    # The bloom filter covers every key of the table file at 10 bits a key (faust's own: 3 bits):
+    # the file's properties say how large it came out.
+    table = first.property_value("rocksdb.aggregated-table-properties")
+    properties = dict(part.strip().split("=", 1) for part in table.split(";") if "=" in part)
+    filtered = int(properties["# entries for filter"])
+    assert filtered == 2000
+    assert int(properties["filter block size"]) * 8 / filtered == pytest.approx(BLOOM_BITS_PER_KEY, rel=0.05)
     # Each database's memtable size, as RocksDB wrote it into its OPTIONS file.
     options_files = sorted(tmp_path.rglob("OPTIONS-*"))
     assert options_files

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -44,6 +46,15 @@ def test_rows_land_in_their_partitions_store_and_read_back_through_faust(parts: 
     assert store[b"u-2"] == b"second"
 
 
+def test_a_state_is_read_from_its_partitions_database(parts: CreditApp) -> None:
+    parts.store_rows([(0, b"u-1", b"first"), (1, b"u-2", b"second")])
+    assert parts.stored_state(0, b"u-1", None) == b"first"
+    assert parts.stored_state(1, b"u-2", None) == b"second"
+    # Only that partition's database: a user is read where the partitioner put it, as faust reads.
+    assert parts.stored_state(1, b"u-1", None) is None
+    assert parts.stored_state(0, b"nobody", None) is None
+
+
 def test_the_memory_store_takes_the_rows_too(tmp_path: Path) -> None:
     settings = Settings.from_environment(
         {
@@ -55,3 +66,17 @@ def test_the_memory_store_takes_the_rows_too(tmp_path: Path) -> None:
     built = create_app(settings, default_policy())
     built.store_rows([(0, b"u-1", b"a"), (1, b"u-2", b"b")])
     assert (built.users.data[b"u-1"], built.users.data[b"u-2"]) == (b"a", b"b")
+    # and gives them back through faust's own read (an event says the partition, as live).
+    assert built.stored_state(1, b"u-2", _event_of_partition(1)) == b"b"
+    assert built.stored_state(0, b"nobody", _event_of_partition(0)) is None
+
+
+class _Event:
+    """What faust's store reads of its current event: the record's partition (held weakly)."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+def _event_of_partition(partition: int) -> Any:
+    return _Event(partition)

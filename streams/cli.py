@@ -594,18 +594,21 @@ def bench_scale_command(
     import tempfile
 
     from streams.tools.bench.backtest import ensure_book
-    from streams.tools.bench.scale import EARLY_USERS, bench_scale
+    from streams.tools.bench.scale import SMALL_BOOK_USERS, SMALL_BOOKS, bench_scale
 
     if quick:
         users = 100_000
     bootstrap = broker_or_exit().bootstrap_servers
     policy = policy_or_exit(None)
-    early = ensure_book(
-        BENCH_DIR / f"book-early-{EARLY_USERS}u-{days}d.jsonl", EARLY_USERS, days, policy, 2, "early-"
-    )
+    # Other seeds, other user ids: each small book's users are new to the worker.
+    small = [
+        ensure_book(BENCH_DIR / f"book-small{n}-{SMALL_BOOK_USERS}u-{days}d.jsonl", SMALL_BOOK_USERS, days,
+                    policy, seed=1 + n, id_prefix=f"small{n}-")
+        for n in range(1, SMALL_BOOKS + 1)
+    ]  # fmt: skip
     book = ensure_book(BENCH_DIR / f"book-{users}u-{days}d.jsonl", users, days, policy)
     with tempfile.TemporaryDirectory(prefix="creditstream-scale-") as workdir:
-        result = bench_scale(bootstrap, early, book, users, Path(workdir), memory_mb)
+        result = bench_scale(bootstrap, small, book, users, Path(workdir), memory_mb)
     typer.echo(json.dumps({k: v for k, v in result.items() if k != "windows"}, indent=2))
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2) + "\n")

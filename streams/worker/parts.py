@@ -79,6 +79,16 @@ class CreditApp:
         """The users table's changelog topic on the cluster."""
         return str(self.users.changelog_topic.get_topic_name())
 
+    @cached_property
+    def _rocksdb_store(self) -> Any | None:
+        """The users table's store when it is faust's RocksDB store (on rocksdict, the driver this
+        project installs), whose partitions' databases the reads and writes below use directly;
+        None for any other store (the memory one). Looked up once: faust keeps one store a table."""
+        store: Any = self.users.data
+        if hasattr(store, "_db_for_partition") and hasattr(store, "_key_index"):
+            return store
+        return None
+
     def stored_state(self, partition: int, key: bytes, event: Any) -> bytes | None:
         """The users table's stored bytes for ``key`` of ``partition``, or None.
 
@@ -89,12 +99,11 @@ class CreditApp:
         cache, a read cost 30 us that way and 16 us this way (with the 10-bit bloom filter of
         ``streams.worker.memory``). Any other store (the memory one) is read through faust, with
         ``event`` as faust's current event so that it finds the partition."""
-        store: Any = self.users.data
-        open_partition = getattr(store, "_db_for_partition", None)
-        if open_partition is None:
+        rocksdb = self._rocksdb_store
+        if rocksdb is None:
             with as_current_event(event):
-                return store.get(key)  # type: ignore[no-any-return]
-        return open_partition(partition).get(key)  # type: ignore[no-any-return]
+                return self.users.data.get(key)  # type: ignore[no-any-return]
+        return rocksdb._db_for_partition(partition).get(key)  # type: ignore[no-any-return]
 
     def store_rows(self, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
         """Put a batch's rows (partition, key, value) into the users table's store, as faust's
@@ -103,14 +112,13 @@ class CreditApp:
         RocksDB write each); any other store (the memory one) takes them row by row.
 
         The store is left to know its changelog position: see ``persist_changelog_offset``."""
-        store: Any = self.users.data
-        open_partition = getattr(store, "_db_for_partition", None)
-        key_index = getattr(store, "_key_index", None)
-        if open_partition is None or key_index is None:  # not faust's RocksDB store: the memory one
+        rocksdb = self._rocksdb_store
+        if rocksdb is None:
+            store = self.users.data
             for _, key, value in rows:
                 store[key] = value
             return
-        # faust's RocksDB store runs on rocksdict, the driver this project installs.
+        key_index = rocksdb._key_index
         batches: dict[int, WriteBatch] = {}
         for partition, key, value in rows:
             key_index[key] = partition  # where faust's store looks for the key first
@@ -119,7 +127,7 @@ class CreditApp:
                 batch = batches[partition] = WriteBatch(raw_mode=True)
             batch.put(key, value)
         for partition, batch in batches.items():
-            open_partition(partition).write(batch)
+            rocksdb._db_for_partition(partition).write(batch)
 
     async def send_changelog(self, partition: int, key: bytes, value: bytes) -> asyncio.Future[Any]:
         """Send one row of the users table to its changelog, on the row's partition, as faust's

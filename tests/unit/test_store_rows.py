@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -67,8 +66,8 @@ def test_the_memory_store_takes_the_rows_too(tmp_path: Path) -> None:
     built.store_rows([(0, b"u-1", b"a"), (1, b"u-2", b"b")])
     assert (built.users.data[b"u-1"], built.users.data[b"u-2"]) == (b"a", b"b")
     # and gives them back through faust's own read (an event says the partition, as live).
-    assert built.stored_state(1, b"u-2", _event_of_partition(1)) == b"b"
-    assert built.stored_state(0, b"nobody", _event_of_partition(0)) is None
+    assert built.stored_state(1, b"u-2", _Event(1)) == b"b"
+    assert built.stored_state(0, b"nobody", _Event(0)) is None
 
 
 class _Event:
@@ -76,7 +75,3 @@ class _Event:
 
     def __init__(self, partition: int) -> None:
         self.message = SimpleNamespace(partition=partition)
-
-
-def _event_of_partition(partition: int) -> Any:
-    return _Event(partition)

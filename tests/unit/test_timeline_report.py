@@ -41,6 +41,18 @@ def test_the_slowest_records_waits_are_split_at_their_fetch_and_the_idle_time_wi
     assert report["collector_longest_ms"] == pytest.approx(30.0)
 
 
+def test_the_shares_run_from_the_first_records_stamp_whichever_record_waited_least() -> None:
+    """The idle share is over the whole span of the records, not from the stamp of the record that
+    waited least: that record may be the last one, and the span then an instant (a CI run's
+    test_timeline saw a share of 0)."""
+    rows = [
+        ["idle", 10.0, 10.5],  # while the first record waited
+        ["batch", 11.0, 11.0, 11.0, 11.0, [[10.0, 11.0]]],  # waited 1 s
+        ["batch", 12.0, 12.0, 12.0, 12.0, [[11.999, 12.0]]],  # waited 1 ms, stamped last
+    ]
+    assert tail_report(rows)["main_idle_share"] == pytest.approx(0.5 / 2.0, abs=0.0005)
+
+
 def test_last_seconds_keeps_only_the_recordings_last_batches() -> None:
     rows = [
         ["batch", 10.0, 10.1, 10.2, 10.3, [[5.0, 10.0]]],  # a backlog's 5 s wait

@@ -58,7 +58,7 @@ def tail_report(
     tail = waits[int(len(waits) * (1 - slowest)) :]
     returned_at = [(stamp, fetch_returned(stamp)) for _, stamp, _ in tail]
     before_fetch = [returned - stamp for stamp, returned in returned_at if returned is not None]
-    span = (waits[0][1], max(taken for _, _, taken in waits))
+    span = (min(stamp for _, stamp, _ in waits), max(taken for _, _, taken in waits))  # all records
 
     def mean(values: Sequence[float]) -> float | None:
         return round(1000 * sum(values) / len(values), 1) if values else None

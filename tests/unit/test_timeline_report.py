@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.tools.bench.timeline import tail_report
+from streams.tools.bench.timeline import per_second, tail_report
 from streams.worker.timeline import collection_recorder
 
 
@@ -77,3 +77,29 @@ def test_each_collection_is_recorded_with_its_generation_and_how_long_it_ran() -
     assert generation == 1
     assert 0 <= end - start < 5
     assert tail_report([["batch", 1.0, 1.0, 1.0, 1.0, [[0.5, 1.0]]]])["collector_longest_ms"] is None
+
+
+def test_per_second_splits_the_recording_by_when_each_batch_began() -> None:
+    rows = [
+        ["batch", 10.0, 10.02, 10.03, 10.04, [[9.99, 10.0], [9.995, 10.0]]],
+        ["batch", 10.5, 10.51, 10.52, 10.53, [[10.49, 10.5]]],
+        ["batch", 11.2, 11.4, 11.45, 11.5, [[11.0, 11.2]] * 3],  # a slow second
+        ["idle", 10.1, 10.3],
+        ["idle", 11.6, 11.7],
+        ["gc", 11.1, 11.18, 0],
+        ["fetch", 9.0, 10.0, 2, 9.99, 9.995],  # not in the table
+    ]
+    first, second = per_second(rows)
+    assert first["second"] == 0 and second["second"] == 1
+    assert (first["records"], first["batches"], first["largest_batch"]) == (3, 2, 2)
+    assert first["wait_max_ms"] == pytest.approx(10.0)
+    assert first["process_s"] == pytest.approx(0.03)
+    assert first["idle_s"] == pytest.approx(0.2) and first["collector_s"] == 0
+    assert second["wait_p99_ms"] == pytest.approx(200.0)
+    assert (second["process_s"], second["acks_s"], second["writes_s"]) == pytest.approx((0.2, 0.05, 0.05))
+    assert second["collections"] == [[0, pytest.approx(80.0)]]
+    # The last 0.5 s only: back from the last batch's start (11.2), so from 10.7, its second 0.
+    (only,) = [row for row in per_second(rows, last_seconds=0.5) if row["records"]]
+    assert only["records"] == 3 and only["second"] == 0
+    assert [row["records"] for row in per_second(rows, last_seconds=1.0)] == [1, 3]  # from 10.2
+    assert per_second([["idle", 1.0, 2.0]]) == []

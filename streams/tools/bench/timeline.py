@@ -7,6 +7,10 @@ long they waited before the agent took them, how much of that went by before the
 carried them came back to the main thread, how long the main thread was idle meanwhile, and how
 long the cycle collector ran meanwhile: a tail with an idle loop waits on Kafka, one with a busy
 loop on the worker itself, and the collector's part of that on the garbage the worker makes.
+
+``--per-second`` prints the same recording second by second instead (``per_second``): records,
+batches, the largest batch, the waits, and how the main thread's second was spent. A tail that
+comes in episodes shows there as the seconds whose batches grow and whose idle time vanishes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["tail_report"]
+__all__ = ["per_second", "tail_report"]
 
 
 def tail_report(
@@ -81,6 +85,75 @@ def tail_report(
     }
 
 
+def per_second(rows: Sequence[Sequence[Any]], last_seconds: float | None = None) -> list[dict[str, Any]]:
+    """One row per second of the recording (by when each batch began; with ``last_seconds``, of
+    its last seconds only): the records and batches, the largest batch, the p50, p99 and longest
+    wait before the agent took a record, and the seconds of the main thread's second spent
+    processing, awaiting acknowledgements, writing, idle, and in the cycle collector (whose
+    generations and milliseconds are listed). Seconds with no batch and no idle wait are left out."""
+    batches = [row for row in rows if row[0] == "batch"]
+    if not batches:
+        return []
+    start = max(row[1] for row in batches) - last_seconds if last_seconds is not None else min(
+        row[1] for row in batches
+    )  # fmt: skip
+    seconds: dict[int, dict[str, Any]] = {}
+
+    def second(at: float) -> dict[str, Any] | None:
+        if at < start:
+            return None
+        return seconds.setdefault(
+            int(at - start),
+            {"records": 0, "batches": 0, "largest_batch": 0, "waits": [], "process_s": 0.0,
+             "acks_s": 0.0, "writes_s": 0.0, "idle_s": 0.0, "collector_s": 0.0, "collections": []},
+        )  # fmt: skip
+
+    for _, began, sent, acked, written, records in (row[:6] for row in batches):
+        into = second(began)
+        if into is None:
+            continue
+        into["records"] += len(records)
+        into["batches"] += 1
+        into["largest_batch"] = max(into["largest_batch"], len(records))
+        into["process_s"] += sent - began
+        into["acks_s"] += acked - sent
+        into["writes_s"] += written - acked
+        into["waits"] += [taken - stamp for stamp, taken in records if stamp is not None]
+    for row in rows:
+        if row[0] in ("idle", "gc") and (into := second(row[1])) is not None:
+            if row[0] == "idle":
+                into["idle_s"] += row[2] - row[1]
+            else:
+                into["collector_s"] += row[2] - row[1]
+                into["collections"].append([row[3], round(1000 * (row[2] - row[1]), 1)])
+    table = []
+    for at in sorted(seconds):
+        figures = seconds[at]
+        waits = sorted(figures.pop("waits"))
+        if waits:
+            figures.update(
+                wait_p50_ms=round(1000 * waits[len(waits) // 2], 1),
+                wait_p99_ms=round(1000 * waits[int(len(waits) * 0.99)], 1),
+                wait_max_ms=round(1000 * waits[-1], 1),
+            )
+        for name in ("process_s", "acks_s", "writes_s", "idle_s", "collector_s"):
+            figures[name] = round(figures[name], 3)
+        table.append({"second": at, **figures})
+    return table
+
+
+def _print_per_second(table: Sequence[dict[str, Any]]) -> None:
+    print("second records batches largest  wait_p50 wait_p99 wait_max  process  acks writes  idle    gc")
+    for row in table:
+        print(
+            f"{row['second']:6} {row['records']:7} {row['batches']:7} {row['largest_batch']:7} "
+            f"{row.get('wait_p50_ms', 0):9.1f} {row.get('wait_p99_ms', 0):8.1f} "
+            f"{row.get('wait_max_ms', 0):8.1f} "
+            f"{row['process_s']:8.3f} {row['acks_s']:5.3f} {row['writes_s']:6.3f} {row['idle_s']:5.3f} "
+            f"{row['collector_s']:5.3f} {' '.join(f'gen{g}:{ms}ms' for g, ms in row['collections'])}"
+        )
+
+
 class _Intervals:
     """(start, end) intervals of the timeline, e.g. the loop's idle waits, that do not overlap."""
 
@@ -106,9 +179,19 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("file", type=Path, help="what CREDITSTREAM_TIMELINE recorded")
     parser.add_argument("--last", type=float, metavar="SECONDS", help="only the last SECONDS' batches")
     parser.add_argument("--slowest", type=float, default=0.01, help="the share of records that is the tail")
+    parser.add_argument("--per-second", action="store_true", help="the recording second by second")
+    parser.add_argument("--json", action="store_true", help="with --per-second: JSON lines, not a table")
     args = parser.parse_args(argv)
     with args.file.open() as lines:
         rows = [json.loads(line) for line in lines if line.strip()]
+    if args.per_second:
+        table = per_second(rows, args.last)
+        if args.json:
+            for row in table:
+                print(json.dumps(row))
+        else:
+            _print_per_second(table)
+        return 0
     print(json.dumps(tail_report(rows, args.slowest, args.last), indent=2))
     return 0
 

@@ -38,6 +38,7 @@ from streams.tools.bench.machine import cpu_shares, machine_description, read_cp
 from streams.tools.bench.paced import send_paced
 from streams.tools.bench.passthrough import run_passthrough
 from streams.tools.bench.stages import stage_figures, stage_histograms
+from streams.tools.bench.traffic import steady_lines
 from streams.tools.replay import replay_lines
 from streams.tools.simulate import Simulation
 
@@ -336,14 +337,7 @@ def _bench_worker(
 
         if rate is None:
             rate = max(1.0, throughput.events_per_second / 2)
-        steady_count = int(rate * seconds)
-        # Only the events the run sends are simulated: all 400 days took most of a minute and
-        # gigabytes of memory before a 60 s steady run. As many events per user as the backlog's,
-        # so that the steady traffic has its shape (the same span of the users' lives: a first
-        # event, a new user, as often) and half its throughput is a comparable rate. (At 60 a
-        # user, twice as many users each sent half their first year.)
-        simulation = Simulation(max(20, steady_count // 120), 400, 2, policy, id_prefix="lat-")
-        steady = list(islice(simulation.lines(), steady_count))
+        steady = steady_lines(int(rate * seconds), policy)  # what each second holds: bench.traffic
         stages_before = stage_histograms(*_metrics_texts(running))
         # aiokafka from one loop, waking every 5 ms: a quarter of the CPU kafka-python's
         # record-by-record sends took at 1,900 events/s, on the cores the worker runs on.

@@ -9,8 +9,9 @@ second:
   records, with the oldest and newest of their Kafka timestamps;
 - ``["batch", began, sent, acked, written, [[timestamp, taken], ...]]``: each batch the agent
   handled, with each record's Kafka timestamp and the moment the agent took it in;
-- ``["gc", start, end, generation]``: each run of Python's cycle collector, which stops every
-  thread of the process while it runs.
+- ``["gc", start, end, generation, collected]``: each run of Python's cycle collector, which
+  stops every thread of the process while it runs, and how many unreachable objects it found
+  (none means the pass was pure cost: reference counting had already freed the garbage).
 
 Times are epoch seconds; what is left is written when the process exits. The report that reads
 such a file is a bench instrument (``python -m streams.tools.bench.timeline``); the recorder lives
@@ -105,13 +106,14 @@ def record_timeline(path: Path) -> None:
 
 
 def collection_recorder(append: Callable[[list[Any]], None]) -> Callable[[str, dict[str, Any]], None]:
-    """A ``gc.callbacks`` entry that appends ``["gc", start, end, generation]`` per collection."""
+    """A ``gc.callbacks`` entry that appends ``["gc", start, end, generation, collected]`` per
+    collection."""
     began = [0.0]
 
     def on_collection(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             began[0] = time.time()
         else:
-            append(["gc", began[0], time.time(), info["generation"]])
+            append(["gc", began[0], time.time(), info["generation"], info["collected"]])
 
     return on_collection

@@ -64,18 +64,24 @@ def test_last_seconds_keeps_only_the_recordings_last_batches() -> None:
     assert tail_report([])["records"] == 0
 
 
-def test_each_collection_is_recorded_with_its_generation_and_how_long_it_ran() -> None:
+def test_each_collection_is_recorded_with_its_generation_how_long_it_ran_and_what_it_found() -> None:
     rows: list[list[Any]] = []
     recorder = collection_recorder(rows.append)
+    gc.collect()  # nothing unreachable left before the test's own garbage
+    cycle: list[Any] = []
+    cycle.append(cycle)  # unreachable once deleted: only the collector frees it
+    del cycle
     gc.callbacks.append(recorder)
     try:
         gc.collect(1)
+        gc.collect(1)
     finally:
         gc.callbacks.remove(recorder)
-    assert [row[0] for row in rows] == ["gc"]
-    _, start, end, generation = rows[0]
+    assert [row[0] for row in rows] == ["gc", "gc"]
+    _, start, end, generation, collected = rows[0]
     assert generation == 1
     assert 0 <= end - start < 5
+    assert collected >= 1 and rows[1][4] == 0  # the cycle, then nothing left to find
     assert tail_report([["batch", 1.0, 1.0, 1.0, 1.0, [[0.5, 1.0]]]])["collector_longest_ms"] is None
 
 
@@ -86,7 +92,7 @@ def test_per_second_splits_the_recording_by_when_each_batch_began() -> None:
         ["batch", 11.2, 11.4, 11.45, 11.5, [[11.0, 11.2]] * 3],  # a slow second
         ["idle", 10.1, 10.3],
         ["idle", 11.6, 11.7],
-        ["gc", 11.1, 11.18, 0],
+        ["gc", 11.1, 11.18, 0, 0],
         ["fetch", 9.0, 10.0, 2, 9.99, 9.995],  # not in the table
     ]
     first, second = per_second(rows)
@@ -97,7 +103,7 @@ def test_per_second_splits_the_recording_by_when_each_batch_began() -> None:
     assert first["idle_s"] == pytest.approx(0.2) and first["collector_s"] == 0
     assert second["wait_p99_ms"] == pytest.approx(200.0)
     assert (second["process_s"], second["acks_s"], second["writes_s"]) == pytest.approx((0.2, 0.05, 0.05))
-    assert second["collections"] == [[0, pytest.approx(80.0)]]
+    assert second["collections"] == [[0, pytest.approx(80.0), 0]]
     # The last 0.5 s only: back from the last batch's start (11.2), so from 10.7, its second 0.
     (only,) = [row for row in per_second(rows, last_seconds=0.5) if row["records"]]
     assert only["records"] == 3 and only["second"] == 0

@@ -89,8 +89,9 @@ def per_second(rows: Sequence[Sequence[Any]], last_seconds: float | None = None)
     """One row per second of the recording (by when each batch began; with ``last_seconds``, of
     its last seconds only): the records and batches, the largest batch, the p50, p99 and longest
     wait before the agent took a record, and the seconds of the main thread's second spent
-    processing, awaiting acknowledgements, writing, idle, and in the cycle collector (whose
-    generations and milliseconds are listed). Seconds with no batch and no idle wait are left out."""
+    processing, awaiting acknowledgements, writing, idle, and in the cycle collector (each pass
+    listed as generation, milliseconds, and unreachable objects found, None in older recordings).
+    Seconds with no batch and no idle wait are left out."""
     batches = [row for row in rows if row[0] == "batch"]
     if not batches:
         return []
@@ -125,7 +126,8 @@ def per_second(rows: Sequence[Sequence[Any]], last_seconds: float | None = None)
                 into["idle_s"] += row[2] - row[1]
             else:
                 into["collector_s"] += row[2] - row[1]
-                into["collections"].append([row[3], round(1000 * (row[2] - row[1]), 1)])
+                found = row[4] if len(row) > 4 else None  # recorded since the collector's count
+                into["collections"].append([row[3], round(1000 * (row[2] - row[1]), 1), found])
     table = []
     for at in sorted(seconds):
         figures = seconds[at]
@@ -150,7 +152,8 @@ def _print_per_second(table: Sequence[dict[str, Any]]) -> None:
             f"{row.get('wait_p50_ms', 0):9.1f} {row.get('wait_p99_ms', 0):8.1f} "
             f"{row.get('wait_max_ms', 0):8.1f} "
             f"{row['process_s']:8.3f} {row['acks_s']:5.3f} {row['writes_s']:6.3f} {row['idle_s']:5.3f} "
-            f"{row['collector_s']:5.3f} {' '.join(f'gen{g}:{ms}ms' for g, ms in row['collections'])}"
+            f"{row['collector_s']:5.3f} "
+            + " ".join(f"gen{generation}:{ms}ms:found{found}" for generation, ms, found in row["collections"])
         )
 
 

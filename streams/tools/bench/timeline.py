@@ -95,9 +95,8 @@ def per_second(rows: Sequence[Sequence[Any]], last_seconds: float | None = None)
     batches = [row for row in rows if row[0] == "batch"]
     if not batches:
         return []
-    start = max(row[1] for row in batches) - last_seconds if last_seconds is not None else min(
-        row[1] for row in batches
-    )  # fmt: skip
+    began_at = [row[1] for row in batches]
+    start = max(began_at) - last_seconds if last_seconds is not None else min(began_at)
     seconds: dict[int, dict[str, Any]] = {}
 
     def second(at: float) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,6 +93,13 @@ def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
         assert 0 <= backlog_cpu["busy_pct"] <= 100 and 0 <= backlog_cpu["steal_pct"] < 100
     assert 0 < steady_cpu["busy_pct"] <= 100 and 0 <= steady_cpu["steal_pct"] < 100
     assert document["steady_cpu"] == steady_cpu
+    # The worker's own processor time in the steady phase: it applied every steady event, so some
+    # time per event, and no more cores than the machine has.
+    worker_cpu = latency.details["worker_cpu"]
+    assert worker_cpu["seconds"] > 0 and worker_cpu["ms_per_event"] > 0
+    assert 0 < worker_cpu["cores"] <= (os.cpu_count() or 1)
+    assert document["steady_worker_cpu"] == worker_cpu
+    assert document["backlog_worker_cpu"] == details["worker_cpu"]
     assert document["machine"]["processor"]
     # The backlog's batches, phase by phase: every event counted arrived after the stages were read.
     stages = details["stages"]

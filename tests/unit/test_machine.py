@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from streams.tools.bench.machine import (
@@ -9,6 +11,7 @@ from streams.tools.bench.machine import (
     CpuTimes,
     cpu_shares,
     machine_description,
+    process_cpu_seconds,
     read_cpu_times,
 )
 
@@ -70,3 +73,22 @@ def test_the_processor_model_and_clock_come_from_cpuinfo(tmp_path: Path) -> None
     assert described["cpus"] >= 1
     missing = machine_description(tmp_path / "missing")
     assert missing["cpu_mhz"] is None
+
+
+def test_a_process_cpu_time_counts_its_user_and_system_ticks(tmp_path: Path) -> None:
+    # A command name with a space and a parenthesis: the fields are counted from after its end.
+    stat = "4242 (py (x) 1) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1 2 3\n"
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "stat").write_text(stat)
+    assert process_cpu_seconds(4242, tmp_path) == (250 + 50) / os.sysconf("SC_CLK_TCK")
+    assert process_cpu_seconds(4243, tmp_path) is None  # gone
+
+
+def test_this_process_cpu_time_grows_while_it_works() -> None:
+    before = process_cpu_seconds(os.getpid())
+    assert before is not None
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    after = process_cpu_seconds(os.getpid())
+    assert after is not None and after - before >= 0.2

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -34,7 +34,7 @@ from streams.testing import LocalWorker, read_records, wait_until
 from streams.tools.bench.contract_floor import run_contract_floor
 from streams.tools.bench.faust_floor import run_faust_floor
 from streams.tools.bench.latencies import latency_windows, percentile
-from streams.tools.bench.machine import cpu_shares, machine_description, read_cpu_times
+from streams.tools.bench.machine import cpu_shares, machine_description, process_cpu_seconds, read_cpu_times
 from streams.tools.bench.paced import send_paced
 from streams.tools.bench.passthrough import run_passthrough
 from streams.tools.bench.stages import stage_figures, stage_histograms
@@ -252,11 +252,12 @@ def _bench_worker(
 
         backlog_stages_before = stage_histograms(*_metrics_texts(running))  # first: see test_bench
         applied_at_start = min(processed(), len(backlog))
-        began, cpu_began = time.perf_counter(), read_cpu_times()
+        began, cpu_began, worker_cpu_began = time.perf_counter(), read_cpu_times(), _workers_cpu(running)
         wait_for_count(processed, len(backlog), 1800, "the backlog")
         elapsed, backlog_cpu = time.perf_counter() - began, cpu_shares(cpu_began, read_cpu_times())
-        backlog_stages = stage_figures(backlog_stages_before, stage_histograms(*_metrics_texts(running)))
         measured = backlog_measured(len(backlog), applied_at_start)
+        backlog_worker_cpu = _worker_cpu_figures(worker_cpu_began, _workers_cpu(running), measured, elapsed)
+        backlog_stages = stage_figures(backlog_stages_before, stage_histograms(*_metrics_texts(running)))
         state_writes = sum(w.metric_total("creditstream_state_bytes_count") for w in running)
         state_bytes = sum(w.metric_total("creditstream_state_bytes_sum") for w in running)
         batches = sum(w.metric_total("creditstream_batch_records_count") for w in running)
@@ -281,6 +282,7 @@ def _bench_worker(
                 # busy, and stolen by the host, which the worker's figures move with (None for a
                 # phase too short to count: see machine.MIN_TICKS).
                 "cpu": backlog_cpu,
+                "worker_cpu": backlog_worker_cpu,
                 # A backlog batch's phases (process, acks, writes), as for the steady phase below.
                 "stages": backlog_stages,
             },
@@ -341,13 +343,16 @@ def _bench_worker(
         stages_before = stage_histograms(*_metrics_texts(running))
         # aiokafka from one loop, waking every 5 ms: a quarter of the CPU kafka-python's
         # record-by-record sends took at 1,900 events/s, on the cores the worker runs on.
-        cpu_began = read_cpu_times()
+        cpu_began, worker_cpu_began = read_cpu_times(), _workers_cpu(running)
         send_seconds = send_paced(bootstrap, steady, rate, topic_prefix=prefix, client_config=security)
         steady_cpu = cpu_shares(cpu_began, read_cpu_times())
         wait_until(
             lambda: processed() >= len(backlog) + len(steady),
             600,
             "the stream",
+        )
+        steady_worker_cpu = _worker_cpu_figures(
+            worker_cpu_began, _workers_cpu(running), len(steady), send_seconds
         )
         stages = stage_figures(stages_before, stage_histograms(*_metrics_texts(running)))
     finally:
@@ -375,9 +380,34 @@ def _bench_worker(
             # one in a few windows is a stall to find (streams.tools.bench.latencies).
             "windows": latency_windows(sent_and_latency),
             "cpu": steady_cpu,  # all the machine's cores while the events were sent
+            "worker_cpu": steady_worker_cpu,
         },
     )  # fmt: skip
     return throughput, latency
+
+
+def _workers_cpu(running: Sequence[LocalWorker]) -> float | None:
+    """The processor seconds the worker processes have used so far, together (None where unknown)."""
+    seconds = [
+        process_cpu_seconds(worker.process.pid) if worker.process is not None else None for worker in running
+    ]
+    return None if any(s is None for s in seconds) else sum(s for s in seconds if s is not None)
+
+
+def _worker_cpu_figures(
+    before: float | None, after: float | None, events: int, seconds: float
+) -> dict[str, float] | None:
+    """What a phase cost the workers' processes: milliseconds of processor per event, and the
+    cores they kept busy on average (1.0: one core all the time). Far steadier from run to run
+    than a p99, so the figure to compare two versions of the worker by."""
+    if before is None or after is None or events <= 0 or seconds <= 0:
+        return None
+    used = after - before
+    return {
+        "seconds": round(used, 2),
+        "ms_per_event": round(1000 * used / events, 4),
+        "cores": round(used / seconds, 3),
+    }
 
 
 def wait_for_count(
@@ -476,6 +506,9 @@ def summary_document(throughput: BenchResult, latency: BenchResult) -> dict[str,
         "p50_ms": latency.details["p50_ms"],
         "p99_ms": latency.details["p99_ms"],
         "steady_cpu": latency.details.get("cpu"),  # the cores busy and stolen meanwhile
+        # The workers' own processor time per event, per phase: the steadiest cost figure.
+        "backlog_worker_cpu": details.get("worker_cpu"),
+        "steady_worker_cpu": latency.details.get("worker_cpu"),
         "machine": _machine(),
         # Where the broker keeps its data moves the latency figures (docs/performance.md).
         "broker_storage": details.get("broker_storage"),

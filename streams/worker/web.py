@@ -22,7 +22,7 @@ from streams.engine import UserState
 from streams.explain.texts import LANGUAGES
 from streams.processing import expected_partition
 from streams.worker.live import SAMPLE_SECONDS
-from streams.worker.parts import CreditApp
+from streams.worker.parts import CreditApp, send_lingering_now
 from streams.worker.user_view import user_view
 
 __all__ = ["KAFKA_PROBE_SECONDS", "install_web", "is_ready", "kafka_problem"]
@@ -56,7 +56,11 @@ def _owns(parts: CreditApp, user_id: str) -> bool:
 
 async def _decide_here(parts: CreditApp, event: Event, traceparent: str, timeout: float) -> Decision:
     """Send the request to credit.events and wait for this worker's agent to decide it: no second
-    read of Kafka. The agent resolves the wait once the decision is in Kafka."""
+    read of Kafka. The agent resolves the wait once the decision is in Kafka.
+
+    The request leaves at once rather than after the producer's linger: a checkout waits for it,
+    and the linger only gathers records the agent sends itself (bench decisions --under-load 1000,
+    two alternated pairs: POST p50 33.9 and 21.6 ms against 45.6 and 35.7 with the linger)."""
     check_request(event)
     waiting: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
     parts.pending_decisions[event.event_id] = waiting
@@ -64,6 +68,7 @@ async def _decide_here(parts: CreditApp, event: Event, traceparent: str, timeout
         await parts.events_topic.send(
             key=event.user_id.encode(), value=encode(event), headers=[("traceparent", traceparent.encode())]
         )
+        send_lingering_now(parts.app.producer)
         return await asyncio.wait_for(waiting, timeout)
     except TimeoutError:
         raise decision_timeout(event.event_id, timeout) from None

@@ -4,6 +4,7 @@ on the real broker and a real worker. The request goes through the log, so repla
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -131,6 +132,32 @@ def test_post_decisions_answers_with_the_decision_or_the_reasons(worker: Worker,
     decisions = [orjson.loads(line) for line in replayed if b'"decision"' in line]
     assert decision in decisions
     assert EVENT_ADAPTER.validate_python(request).event_id in {d["request_event_id"] for d in decisions}
+
+
+def test_a_posted_request_does_not_wait_out_the_producers_linger(bootstrap: str, tmp_path: Path) -> None:
+    """A quiet worker sends nothing else that would carry the request along: with a linger of a
+    second, a request that waited for it would be answered after a second at the earliest."""
+    lingering = Worker(
+        bootstrap,
+        f"l{uuid.uuid4().hex[:8]}.",
+        tmp_path / "state",
+        tmp_path / "worker.log",
+        extra_env={"CREDITSTREAM_PRODUCER_LINGER_MS": "1000"},
+    )
+    lingering.start()
+    try:
+        user = f"linger-{uuid.uuid4().hex[:6]}"
+        status, body = lingering.post("/v1/decisions?timeout=20", orjson.dumps(purchase(user, "5")))
+        assert status == 200, body  # the first request also finds the topic's partitions
+        answered = []
+        for _ in range(3):
+            began = time.monotonic()
+            status, body = lingering.post("/v1/decisions?timeout=20", orjson.dumps(purchase(user, "5")))
+            answered.append(time.monotonic() - began)
+            assert status == 200, body
+        assert min(answered) < 0.5, answered
+    finally:
+        lingering.stop()
 
 
 def test_post_decisions_answers_for_users_on_another_workers_partitions(

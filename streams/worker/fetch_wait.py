@@ -23,6 +23,15 @@ the machine's CPU (bench worker --rate 1000, back to back, issue 33). Otherwise 
 with the first byte, within 100 ms: on a backlog every fetch fills at once anyway, and the 10 ms
 wait measured 10% fewer events per second there; and while no records come, 10 ms fetches took
 an idle worker from 4% of a core to 10%.
+
+A fetch costs the worker roughly a millisecond of processor whatever it brings (faust's consumer
+thread, the hand-over to the agent's loop): at 5 ms the worker fetched some 200 times a second
+however many records came, which at a steady 1,000 events/s was 0.68 to 0.72 of a core in all. So
+the gathering grows with the records a worker takes (``gather_wait_ms``): 5 ms up to
+``LIGHT_EVENTS_PER_SECOND``, where the latency target is tightest, 20 ms from
+``HEAVY_EVENTS_PER_SECOND``, where the processor saved is what keeps the queue short (issue 33:
+20 ms took a steady 2,000 events/s from 0.435 and 0.442 ms of processor an event to 0.376 and
+0.394, alternated, and 1,000 events/s from 0.68 to 0.72 to 0.54, but its p99 from 22 to 42 ms).
 """
 
 from __future__ import annotations
@@ -33,13 +42,32 @@ __all__ = [
     "FETCH_MAX_WAIT_MS",
     "GATHER_MAX_WAIT_MS",
     "GATHER_MIN_BYTES",
+    "HEAVY_EVENTS_PER_SECOND",
+    "HEAVY_GATHER_MAX_WAIT_MS",
+    "LIGHT_EVENTS_PER_SECOND",
     "bound_fetch_wait",
+    "gather_wait_ms",
     "shape_fetches",
 ]
 
 FETCH_MAX_WAIT_MS: Final = 100  # when not gathering (and from the start), with 1 byte or more
 GATHER_MAX_WAIT_MS: Final = 5  # see above: 10 ms cost a checkout 6 ms at p50
+HEAVY_GATHER_MAX_WAIT_MS: Final = 20
+LIGHT_EVENTS_PER_SECOND: Final = 1_200  # up to here a fetch gathers GATHER_MAX_WAIT_MS
+HEAVY_EVENTS_PER_SECOND: Final = 1_800  # from here HEAVY_GATHER_MAX_WAIT_MS, in proportion between
 GATHER_MIN_BYTES: Final = 64 * 1024
+
+
+def gather_wait_ms(events_per_second: float) -> int:
+    """How long a fetch may wait for records to gather, for a worker taking this many a second."""
+    if events_per_second <= LIGHT_EVENTS_PER_SECOND:
+        return GATHER_MAX_WAIT_MS
+    if events_per_second >= HEAVY_EVENTS_PER_SECOND:
+        return HEAVY_GATHER_MAX_WAIT_MS
+    share = (events_per_second - LIGHT_EVENTS_PER_SECOND) / (
+        HEAVY_EVENTS_PER_SECOND - LIGHT_EVENTS_PER_SECOND
+    )
+    return round(GATHER_MAX_WAIT_MS + share * (HEAVY_GATHER_MAX_WAIT_MS - GATHER_MAX_WAIT_MS))
 
 
 def bound_fetch_wait(consumer: Any, max_wait_ms: int = FETCH_MAX_WAIT_MS) -> bool:
@@ -61,20 +89,20 @@ def bound_fetch_wait(consumer: Any, max_wait_ms: int = FETCH_MAX_WAIT_MS) -> boo
     return True
 
 
-def shape_fetches(consumer: Any, *, gather: bool) -> bool:
-    """Set how aiokafka's next fetches wait: for records to gather (``gather``), or only for the
-    first byte. False (nothing changed) before the consumer has started, or when this faust or
-    aiokafka lacks the parts it uses.
+def shape_fetches(consumer: Any, *, gather: bool, gather_ms: int = GATHER_MAX_WAIT_MS) -> bool:
+    """Set how aiokafka's next fetches wait: for records to gather (``gather``, at most
+    ``gather_ms``), or only for the first byte. False (nothing changed) before the consumer has
+    started, or when this faust or aiokafka lacks the parts it uses.
 
     The fetcher reads both fields on faust's consumer thread each time it builds a fetch, and may
     do so between the two writes here: they are ordered so that a fetch built in between returns at
-    the first byte within 10 ms, never waits 100 ms for 64 KiB."""
+    the first byte within the gathering wait, never waits 100 ms for 64 KiB."""
     thread = getattr(consumer, "_thread", None)
     fetcher: Any = getattr(getattr(thread, "_consumer", None), "_fetcher", None)
     if not all(hasattr(fetcher, field) for field in ("_fetch_min_bytes", "_fetch_max_wait_ms")):
         return False
     if gather:
-        fetcher._fetch_max_wait_ms = GATHER_MAX_WAIT_MS
+        fetcher._fetch_max_wait_ms = gather_ms
         fetcher._fetch_min_bytes = GATHER_MIN_BYTES
     else:
         fetcher._fetch_min_bytes = 1

@@ -7,26 +7,29 @@ One place for the worker's agent (streams.worker.agents) and the bench's Faust f
   ``BACKLOG_RECORDS`` records wait in Kafka behind the last batch (bigger batches spread a batch's
   fixed cost, the acknowledgement round trip and the partition markers, over more records).
   Records that came in during the last batch go at once, with no window, while it keeps up.
-- While it keeps up, the broker gathers records for each fetch too; after ``IDLE_AFTER_SECONDS``
-  with no batch, fetches return at the first byte again (streams.worker.fetch_wait).
+- While it keeps up, the broker gathers records for each fetch too, for longer the more records a
+  second the worker takes (``RecentRate``, streams.worker.fetch_wait.gather_wait_ms); after
+  ``IDLE_AFTER_SECONDS`` with no batch, fetches return at the first byte again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from faust.exceptions import ConsumerNotStarted
 
-from streams.worker.fetch_wait import shape_fetches
+from streams.worker.fetch_wait import gather_wait_ms, shape_fetches
 
 __all__ = [
     "BACKLOG_RECORDS",
     "BACKLOG_WITHIN_SECONDS",
     "BATCH_WITHIN_SECONDS",
     "IDLE_AFTER_SECONDS",
+    "RATE_PERIOD_SECONDS",
     "BatchPacing",
+    "RecentRate",
     "batch_window_after",
 ]
 
@@ -34,6 +37,26 @@ BATCH_WITHIN_SECONDS: Final = 0.002  # was 5 ms: with the 5 ms fetch gather, p50
 BACKLOG_WITHIN_SECONDS: Final = 0.015
 BACKLOG_RECORDS: Final = 200
 IDLE_AFTER_SECONDS: Final = 0.05
+RATE_PERIOD_SECONDS: Final = 1.0
+
+
+class RecentRate:
+    """Records a second over the last period of at least ``RATE_PERIOD_SECONDS`` (0 before the
+    first ends): what the worker takes while it keeps up, which is what arrives."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.per_second = 0.0
+        self._began = clock()
+        self._records = 0
+
+    def add(self, records: int) -> None:
+        self._records += records
+        now = self.clock()
+        elapsed = now - self._began
+        if elapsed >= RATE_PERIOD_SECONDS:
+            self.per_second = self._records / elapsed
+            self._began, self._records = now, 0
 
 
 class BatchPacing:
@@ -46,6 +69,7 @@ class BatchPacing:
         self.app = app
         self.window = BATCH_WITHIN_SECONDS  # the next batch's
         self.last_batch = 0.0  # when the last batch ended (monotonic seconds)
+        self.rate = RecentRate()
 
     def gather_for(self, waiting: int) -> float:
         if waiting == 0 and time.monotonic() - self.last_batch > IDLE_AFTER_SECONDS:
@@ -58,7 +82,12 @@ class BatchPacing:
         consumer = self.app.consumer
         self.window = batch_window_after(consumer, batch)
         # While the worker keeps up, the broker gathers records for each fetch too.
-        shape_fetches(consumer, gather=self.window == BATCH_WITHIN_SECONDS)
+        self.rate.add(len(batch))
+        shape_fetches(
+            consumer,
+            gather=self.window == BATCH_WITHIN_SECONDS,
+            gather_ms=gather_wait_ms(self.rate.per_second),
+        )
         self.last_batch = time.monotonic()
 
 

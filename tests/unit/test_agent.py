@@ -408,7 +408,7 @@ def test_after_each_batch_the_fetches_gather_only_while_the_worker_keeps_up(
         await apply(built, batch)
         calls.append("batch")
 
-    def shape(consumer: Any, *, gather: bool) -> bool:
+    def shape(consumer: Any, *, gather: bool, gather_ms: int = 0) -> bool:
         calls.append(gather)
         return True
 
@@ -429,7 +429,7 @@ def test_with_no_batch_for_a_while_fetches_stop_gathering(
     """Records stopped: fetches return at the first byte again, rather than every 10 ms."""
     shaped: list[bool] = []
 
-    def shape(consumer: Any, *, gather: bool) -> bool:
+    def shape(consumer: Any, *, gather: bool, gather_ms: int = 0) -> bool:
         shaped.append(gather)
         return True
 

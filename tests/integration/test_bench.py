@@ -39,6 +39,9 @@ def test_two_worker_throughput_counts_only_events_applied_after_the_clock_starte
     assert throughput.events_per_second == pytest.approx(throughput.events / throughput.seconds)
     assert 1 <= details["records_per_batch"] <= BATCH_MAX
     assert latency.details["workers"] == 2
+    # two seconds of steady load: one window, with how late the load generator ran in it
+    [window] = latency.details["windows"]
+    assert window["from_s"] == 0 and window["decisions"] > 0 and window["sender_late_ms"] >= 0
 
 
 def test_the_worker_is_measured_against_a_passthrough_on_the_same_backlog(
@@ -136,8 +139,11 @@ def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
     ensure_topics(bootstrap, 4, topics=[replace(EVENTS, name=unique_prefix + EVENTS.name)])
     lines = list(Simulation(10, 30, 5, default_policy(), id_prefix="paced-").lines())[:200]
     assert len(lines) == 200
-    seconds = send_paced(bootstrap, lines, 400.0, topic_prefix=unique_prefix)
-    assert seconds >= 199 / 400
+    sent = send_paced(bootstrap, lines, 400.0, topic_prefix=unique_prefix)
+    assert sent.seconds >= 199 / 400
+    # half a second of schedule: one window, and on an idle machine its events left on time
+    # (a tick and the loop's wake-up late at most, not a catch-up burst)
+    assert len(sent.late_ms_by_window) == 1 and 0 <= sent.late_ms_by_window[0] < 500
     records = read_records(bootstrap, unique_prefix + EVENTS.name)
     assert sorted(record.value for record in records) == sorted(lines)
     for record in records:

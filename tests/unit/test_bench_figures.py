@@ -9,6 +9,7 @@ import pytest
 from kafka.errors import KafkaError
 
 from streams.tools.bench import worker as bench
+from streams.tools.bench.paced import Lateness
 from streams.tools.bench.worker import local_filesystem
 
 
@@ -114,3 +115,17 @@ def test_a_count_that_never_gets_there_times_out_naming_what_it_waited_for() -> 
     with pytest.raises(TimeoutError, match="waiting for the backlog"):
         bench.wait_for_count(fake.count, 10, 5, "the backlog", clock=fake.clock, sleep=fake.sleep)
     assert 5 <= fake.now <= 6
+
+
+def test_the_load_generators_lateness_is_its_worst_per_window_of_the_schedule() -> None:
+    """On time in the first window; in the second it stalled 0.6 s and caught up (the events
+    due meanwhile all left at once); nothing due in the third; one late event in the fourth."""
+    lateness = Lateness(window_ms=1000)
+    for n in range(10):
+        lateness.add(n * 0.1, n * 0.1 + 0.004)
+    for n in range(10, 20):
+        lateness.add(n * 0.1, max(n * 0.1, 1.7) + 0.001)
+    lateness.add(3.5, 3.5 + 0.25)
+    lateness.add(3.6, 3.6 - 0.001)  # early never counts as negative lateness
+    assert lateness.by_window() == [4, 701, 0, 250]
+    assert Lateness().by_window() == []

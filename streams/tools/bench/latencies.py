@@ -9,7 +9,7 @@ run by when each request was sent, so the JSON of `bench worker` shows which it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, TypedDict
+from typing import Final, NotRequired, TypedDict
 
 __all__ = ["WINDOW_MS", "LatencyWindow", "latency_windows", "percentile"]
 
@@ -24,6 +24,9 @@ class LatencyWindow(TypedDict):
     p50_ms: int
     p99_ms: int
     max_ms: int
+    # `bench worker`: the most the load generator's events left late in the window (ms, against its
+    # schedule; streams.tools.bench.paced). A window it fell behind in ended in a catch-up burst.
+    sender_late_ms: NotRequired[int]
 
 
 def percentile(values: Sequence[int], fraction: float) -> int:

@@ -10,6 +10,11 @@ as it is counted from when the broker appended the input record (LogAppendTime).
 The cycle collector is off while it sends: one of its passes over the bench's heap (the simulated
 backlog and steady events) took 70 ms, during which nothing was sent, and the 130 events due
 meanwhile then reached the worker as one burst, not at the steady rate the run is about.
+
+The generator can still fall behind (it shares the cores), and then catches up in a burst: one run
+at 2,400 events/s sent 1,362 events in one second and 3,000 in the next. So it says, per window of
+the run, how late its latest event left (``PacedSend.late_ms_by_window``), beside that window's
+latencies in `bench worker`'s JSON: a window it fell behind in was not a steady load.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -27,10 +33,42 @@ from aiokafka import AIOKafkaProducer
 from schemas.producer import new_traceparent
 from schemas.topics import topic_for_event_type
 from streams.kafka.settings import aiokafka_options
+from streams.tools.bench.latencies import WINDOW_MS
 
-__all__ = ["TICK_SECONDS", "no_collector_pauses", "send_paced"]
+__all__ = ["TICK_SECONDS", "Lateness", "PacedSend", "no_collector_pauses", "send_paced"]
 
 TICK_SECONDS: Final = 0.005  # the producer's linger: records sent at one tick share a request anyway
+
+
+@dataclass
+class Lateness:
+    """How late events left against their schedule, the most per window of the schedule
+    (``window_ms``, from its start), in whole milliseconds. On time, an event leaves up to a
+    tick and the loop's wake-up late."""
+
+    window_ms: int = WINDOW_MS
+    most_by_window: dict[int, int] = field(default_factory=dict)
+
+    def add(self, due_s: float, sent_s: float) -> None:
+        """An event due ``due_s`` seconds into the schedule left at ``sent_s``."""
+        window = int(due_s * 1000) // self.window_ms
+        late = max(0, round((sent_s - due_s) * 1000))
+        if late >= self.most_by_window.get(window, 0):
+            self.most_by_window[window] = late
+
+    def by_window(self) -> list[int]:
+        """The most per window, from the first to the last that had an event (0 for none)."""
+        last = max(self.most_by_window, default=-1)
+        return [self.most_by_window.get(window, 0) for window in range(last + 1)]
+
+
+@dataclass(frozen=True)
+class PacedSend:
+    """The seconds from the first send until Kafka acknowledged the last, and per window of the
+    schedule the most an event left late, in ms (``Lateness``)."""
+
+    seconds: float
+    late_ms_by_window: list[int]
 
 
 def send_paced(
@@ -41,10 +79,9 @@ def send_paced(
     topic_prefix: str = "",
     tick: float = TICK_SECONDS,
     client_config: Mapping[str, Any] | None = None,
-) -> float:
+) -> PacedSend:
     """Send each event line to its topic, keyed by its user_id, the n-th no earlier than
-    n / ``rate`` seconds after the first; returns the seconds from the first send until Kafka
-    acknowledged the last."""
+    n / ``rate`` seconds after the first."""
     with no_collector_pauses():
         return asyncio.run(
             _send_paced(bootstrap, lines, rate, topic_prefix, tick, aiokafka_options(client_config or {}))
@@ -74,7 +111,7 @@ def no_collector_pauses() -> Iterator[None]:
 
 async def _send_paced(
     bootstrap: str, lines: Sequence[bytes], rate: float, prefix: str, tick: float, security: dict[str, Any]
-) -> float:
+) -> PacedSend:
     # As the project's producer helper (schemas.producer) sends: acknowledged by all replicas,
     # idempotent, lingering 5 ms; aiokafka's default partitioner is Kafka's murmur2, as the
     # worker checks.
@@ -87,10 +124,13 @@ async def _send_paced(
         pending: list[asyncio.Future[object]] = []
         began = time.perf_counter()
         start = time.monotonic()
+        lateness = Lateness()
         for index, line in enumerate(lines):
-            delay = start + index * interval - time.monotonic()
+            due = index * interval
+            delay = start + due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay + tick)  # then send every event due by then
+            lateness.add(due, time.monotonic() - start)
             head = orjson.loads(line)
             pending.append(
                 await producer.send(
@@ -101,6 +141,6 @@ async def _send_paced(
                 )
             )
         await asyncio.gather(*pending)
-        return time.perf_counter() - began
+        return PacedSend(time.perf_counter() - began, lateness.by_window())
     finally:
         await producer.stop()

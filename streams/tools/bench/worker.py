@@ -33,7 +33,7 @@ from streams.policy import Policy, default_policy
 from streams.testing import LocalWorker, read_records, wait_until
 from streams.tools.bench.contract_floor import run_contract_floor
 from streams.tools.bench.faust_floor import run_faust_floor
-from streams.tools.bench.latencies import latency_windows, percentile
+from streams.tools.bench.latencies import WINDOW_MS, latency_windows, percentile
 from streams.tools.bench.machine import cpu_shares, machine_description, process_cpu_seconds, read_cpu_times
 from streams.tools.bench.paced import send_paced
 from streams.tools.bench.passthrough import run_passthrough
@@ -344,7 +344,8 @@ def _bench_worker(
         # aiokafka from one loop, waking every 5 ms: a quarter of the CPU kafka-python's
         # record-by-record sends took at 1,900 events/s, on the cores the worker runs on.
         cpu_began, worker_cpu_began = read_cpu_times(), _workers_cpu(running)
-        send_seconds = send_paced(bootstrap, steady, rate, topic_prefix=prefix, client_config=security)
+        sent = send_paced(bootstrap, steady, rate, topic_prefix=prefix, client_config=security)
+        send_seconds = sent.seconds
         steady_cpu = cpu_shares(cpu_began, read_cpu_times())
         wait_until(
             lambda: processed() >= len(backlog) + len(steady),
@@ -362,6 +363,12 @@ def _bench_worker(
         bootstrap, prefix, {orjson.loads(x)["event_id"] for x in steady}, security
     )
     latencies = sorted(latency for _, latency in sent_and_latency)
+    windows = latency_windows(sent_and_latency)
+    late = sent.late_ms_by_window
+    for window in windows:  # both count from the first event: its broker stamp, its schedule
+        index = window["from_s"] * 1000 // WINDOW_MS
+        if index < len(late):  # else nothing was due then: stamped past the schedule's end
+            window["sender_late_ms"] = late[index]
     latency = BenchResult(
         "worker-latency", len(steady), send_seconds, len(steady) / send_seconds,
         {
@@ -378,7 +385,7 @@ def _bench_worker(
             "stages": stages,
             # Per 10 s of sending: a tail spread over the run is the worker's cost per record,
             # one in a few windows is a stall to find (streams.tools.bench.latencies).
-            "windows": latency_windows(sent_and_latency),
+            "windows": windows,
             "cpu": steady_cpu,  # all the machine's cores while the events were sent
             "worker_cpu": steady_worker_cpu,
         },

@@ -10,15 +10,8 @@ from streams.policy import default_policy
 from streams.worker.live import LiveView, histogram_quantile
 from streams.worker.metrics import LATENCY_BUCKETS, RECENT_DECISIONS, DomainMetrics, score_band
 from streams.worker.user_view import user_view
+from tests.unit.clock import ManualClock
 from tests.unit.engine.builders import Timeline, decision_of
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_histogram_quantile_interpolates_within_its_bucket_as_prometheus_does() -> None:
@@ -33,7 +26,7 @@ def test_histogram_quantile_interpolates_within_its_bucket_as_prometheus_does() 
 
 def test_rates_and_latency_come_from_the_window_not_from_the_start() -> None:
     metrics = DomainMetrics.create(CollectorRegistry())
-    clock = Clock()
+    clock = ManualClock()
     live = LiveView(metrics, {"app_id": "a"}, clock)
     metrics.events.labels("credit.events", "purchase").inc(1000)  # before the window
     for _ in range(500):

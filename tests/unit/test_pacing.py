@@ -18,6 +18,7 @@ from streams.worker.fetch_wait import (
     gather_wait_ms,
 )
 from streams.worker.pacing import RATE_PERIOD_SECONDS, BatchPacing, RecentRate
+from tests.unit.clock import ManualClock
 
 
 def test_a_light_load_gathers_briefly_and_a_heavy_one_longer_in_proportion_between() -> None:
@@ -32,16 +33,8 @@ def test_a_light_load_gathers_briefly_and_a_heavy_one_longer_in_proportion_betwe
     assert waits == sorted(waits)  # never shorter for more records
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_rate_is_the_records_of_the_last_full_period() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = RecentRate(clock)
     for _ in range(3):  # 75 records in 0.75 s: no period has ended yet
         clock.now += 0.25
@@ -65,7 +58,7 @@ def test_after_each_batch_the_fetches_gather_as_long_as_the_rate_asks(
         shaped.append((gather, gather_ms))
         return True
 
-    clock = FakeClock()
+    clock = ManualClock()
     monkeypatch.setattr(pacing, "shape_fetches", shape)
     monkeypatch.setattr(pacing, "batch_window_after", lambda consumer, batch: pacing.BATCH_WITHIN_SECONDS)
     batching = BatchPacing(SimpleNamespace(consumer=None))

@@ -9,14 +9,7 @@ import faust
 import pytest
 
 from streams.worker.process import CreditWorker, RepeatLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.clock import ManualClock
 
 
 def record(msg: str, name: str = "aiokafka.conn") -> logging.LogRecord:
@@ -24,7 +17,7 @@ def record(msg: str, name: str = "aiokafka.conn") -> logging.LogRecord:
 
 
 def test_a_repeated_message_passes_three_times_a_minute_and_says_how_many_were_held() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     limiter = RepeatLimiter(per_minute=3, clock=clock)
     passed = [limiter.filter(record("Unable connect to %s")) for _ in range(500)]
     assert passed.count(True) == 3 and passed[:3] == [True, True, True]

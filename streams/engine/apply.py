@@ -53,7 +53,16 @@ from streams.engine.features import (
 from streams.engine.limits import Limit, limits_now, non_performing
 from streams.engine.offers import compute_offers
 from streams.engine.scoring import score_values, top_factors
-from streams.engine.state import DECISION_OUTCOME, StoredDecision, StoredPurchase, UserState
+from streams.engine.state import (
+    PurchaseRecord,
+    StoredDecision,
+    UserState,
+    decision_entry,
+    decision_outcome,
+    decision_record,
+    purchase_entry,
+    purchase_record,
+)
 from streams.engine.view import PolicyView, policy_view
 from streams.policy import Policy
 
@@ -388,26 +397,28 @@ def _store_decision(
     score_now: int | None,
     view: PolicyView,
 ) -> StoredDecision:
-    return (
-        product,
-        result.outcome,
-        amount,
-        result.approved,
-        result.apr,
-        term,
-        tuple(str(r) for r in result.reasons),
-        score_now,
-        result.limit,
-        available_after,
-        decided_at.isoformat(),
-        view.version,
+    return decision_entry(
+        (
+            product,
+            result.outcome,
+            amount,
+            result.approved,
+            result.apr,
+            term,
+            tuple(str(r) for r in result.reasons),
+            score_now,
+            result.limit,
+            available_after,
+            decided_at.isoformat(),
+            view.version,
+        )
     )
 
 
 def _stored_decision(user_id: str, event_id: str, stored: StoredDecision, policy: Policy) -> Decision:
     """A kept decision, rebuilt (and validated) for re-emission on a redelivered request."""
     (product, outcome, requested, approved, apr, term_months, reasons, score, limit, available_after,
-     decided_at, policy_version) = stored  # fmt: skip
+     decided_at, policy_version) = decision_record(stored)  # fmt: skip
     return Decision.model_validate(
         {
             "decision_id": decision_id(user_id, event_id),
@@ -467,13 +478,13 @@ def _refund_problem(state: UserState, refund: Refund) -> str | None:
     purchase = state.purchases.get(target)
     if purchase is None:
         stored = state.decisions.get(target)
-        if stored is not None and stored[DECISION_OUTCOME] == "declined":
+        if stored is not None and decision_outcome(stored) == "declined":
             return f"purchase_event_id: purchase {target!r} was declined, so there is nothing to refund"
         return (
             f"purchase_event_id: unknown purchase {target!r} (not among this user's recent purchases); "
             "refund not applied"
         )
-    amount, refunded, _, _ = purchase
+    amount, refunded, _, _ = purchase_record(purchase)
     remaining = amount - refunded
     if refund.amount > remaining:
         return (
@@ -484,9 +495,11 @@ def _refund_problem(state: UserState, refund: Refund) -> str | None:
 
 
 def _apply_refund(state: UserState, refund: Refund, day: int, policy: Policy) -> None:
-    amount, refunded, by_credit, purchase_day = state.purchases[refund.purchase_event_id]
+    amount, refunded, by_credit, purchase_day = purchase_record(state.purchases[refund.purchase_event_id])
     state.purchases = dict(state.purchases)  # shared with the state it was copied from
-    state.purchases[refund.purchase_event_id] = (amount, refunded + refund.amount, by_credit, purchase_day)
+    state.purchases[refund.purchase_event_id] = purchase_entry(
+        (amount, refunded + refund.amount, by_credit, purchase_day)
+    )
     state.refunds = add_to_window(state, state.refunds, day, refund.amount, policy)
     if by_credit:  # a credit purchase: the bnpl limit comes back
         index = PRODUCT_INDEX["bnpl"]
@@ -575,6 +588,6 @@ def _remember(memory: dict[str, V], key: str, bound: int, value: V) -> None:
         del memory[next(iter(memory))]
 
 
-def _remember_purchase(state: UserState, event_id: str, purchase: StoredPurchase, policy: Policy) -> None:
+def _remember_purchase(state: UserState, event_id: str, purchase: PurchaseRecord, policy: Policy) -> None:
     state.purchases = dict(state.purchases)  # shared with the state it was copied from
-    _remember(state.purchases, event_id, policy_view(policy).purchases_kept, purchase)
+    _remember(state.purchases, event_id, policy_view(policy).purchases_kept, purchase_entry(purchase))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Final
 
-from streams.engine.state import PURCHASE_DAY, UserState
+from streams.engine.state import UserState, purchase_day
 from streams.engine.view import PolicyView, policy_view
 from streams.policy import FEATURES, Policy
 
@@ -124,8 +124,8 @@ def prune(state: UserState, policy: Policy) -> None:
         ]
     purchase_first = today - view.purchase_days + 1
     purchases = state.purchases
-    if any(p[PURCHASE_DAY] < purchase_first for p in purchases.values()):
-        state.purchases = {k: p for k, p in purchases.items() if p[PURCHASE_DAY] >= purchase_first}
+    if any(purchase_day(p) < purchase_first for p in purchases.values()):
+        state.purchases = {k: p for k, p in purchases.items() if purchase_day(p) >= purchase_first}
 
 
 def _pruned(window: dict[int, int], first_kept: int) -> dict[int, int]:

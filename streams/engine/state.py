@@ -14,45 +14,134 @@ from typing import Any, Final, TypeAlias
 import orjson
 
 __all__ = [
-    "DECISION_OUTCOME",
-    "PURCHASE_DAY",
     "STATE_VERSION",
+    "DecisionRecord",
+    "PurchaseRecord",
     "StateDecodeError",
     "StoredDecision",
     "StoredPurchase",
     "UserState",
+    "decision_entry",
+    "decision_outcome",
+    "decision_record",
+    "purchase_day",
+    "purchase_entry",
+    "purchase_record",
 ]
 
-STATE_VERSION: Final = 5
+STATE_VERSION: Final = 6
 # Older versions stay readable: 1 had no input_offset (read as -1), 1 and 2 no cured_default_day,
 # 1 to 3 kept one (worst days past due, day) pair, and 1 to 4 kept the repayment record for the
 # user as a whole; 5 keeps it per product (bills, on-time counts, late days, peaks), which the
 # per-product models need. An old record is attributed to bnpl, or business_loan for a merchant.
-_READABLE_VERSIONS: Final = (1, 2, 3, 4, 5)
-_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28, 4: 27, 5: 34}  # the version number included
+# 1 to 5 kept each decision and purchase as a JSON array, [[event id, array], ...]; 6 keeps them
+# as {event id: entry text} (below), and an older state's arrays become that text when read.
+_READABLE_VERSIONS: Final = (1, 2, 3, 4, 5, 6)
+_FIELD_COUNTS: Final = {1: 26, 2: 27, 3: 28, 4: 27, 5: 34, 6: 34}  # the version number included
 N_PRODUCTS: Final = 4
 
 
-# The kept decisions and purchases are plain tuples, not NamedTuples. A NamedTuple is a tuple
-# subclass: orjson writes one only through a Python callback, reading builds each through a Python
-# ``_make``, and the cycle collector never untracks one (it does a plain tuple of numbers and text
-# at its first collection). As NamedTuples, a state of 4 KB took 12 to 15 us to write and 44 to 55
-# us to read (compiled engine); as tuples, 7 to 10 and 28 to 33 us, and 39 fewer tracked objects.
+# The kept decisions and purchases (up to 16 and 32 a user) are each one line of text, read back
+# into fields only when needed: a redelivered request, a refund, the support view. As tuples they
+# were two thirds of the objects a young collection scans: a str is never tracked by the cycle
+# collector, nor a dict holding only text, while every tuple is tracked until a collection has
+# looked at it once, so a young pass scanned the kept records of every user changed since the
+# last one (issue 33: 65,527 of 90,488 young objects, passes growing to 111 ms in the worker).
+# Text costs no more to store: it is read and written by orjson as it is, with no per-record work.
+# Its separator "|" cannot occur in any field but the last, the policy version, which is split
+# off whole (``str.split`` with a limit); reason codes are upper-case words joined by ",".
 
-StoredDecision: TypeAlias = tuple[
+DecisionRecord: TypeAlias = tuple[
     str, str, int, int, str, "int | None", tuple[str, ...], "int | None", int, int, str, str
 ]
-"""A decision kept for re-emission on a redelivered request. Immutable, so copies share it.
+"""A kept decision's fields: (product, outcome, requested fen, approved fen, apr, term months,
+reasons, score (None: no score from the product's model; kept by creditstream 0.1 as 0), limit
+fen, available after fen, decided at as ISO text, policy version)."""
 
-(product, outcome, requested fen, approved fen, apr, term months, reasons, score (None: no score
-from the product's model; kept by creditstream 0.1 as 0), limit fen, available after fen, decided
-at as ISO text, policy version)."""
-DECISION_OUTCOME: Final = 1
+StoredDecision: TypeAlias = str
+"""A decision kept for re-emission on a redelivered request: a DecisionRecord as one line of text
+(``decision_entry``). Immutable, so copies share it."""
 
-StoredPurchase: TypeAlias = tuple[int, int, int, int]
-"""A purchase kept so that refunds can be checked against it: (amount fen, refunded fen,
-by credit: 1 when funded by bnpl credit else 0, local day number)."""
-PURCHASE_DAY: Final = 3
+PurchaseRecord: TypeAlias = tuple[int, int, int, int]
+"""A kept purchase's fields: (amount fen, refunded fen, by credit: 1 when funded by bnpl credit
+else 0, local day number)."""
+
+StoredPurchase: TypeAlias = str
+"""A purchase kept so that refunds can be checked against it: a PurchaseRecord as one line of
+text (``purchase_entry``)."""
+
+_SEPARATOR: Final = "|"
+_DECISION_FIELDS: Final = 12
+_NO_NUMBER: Final = ""  # a term or score that is None
+
+
+def decision_entry(record: DecisionRecord) -> StoredDecision:
+    """A decision's fields as the text the state keeps."""
+    (product, outcome, requested, approved, apr, term, reasons, score, limit, available_after,
+     decided_at, policy_version) = record  # fmt: skip
+    return _SEPARATOR.join(
+        (
+            product,
+            outcome,
+            str(requested),
+            str(approved),
+            apr,
+            _NO_NUMBER if term is None else str(term),
+            ",".join(reasons),
+            _NO_NUMBER if score is None else str(score),
+            str(limit),
+            str(available_after),
+            decided_at,
+            policy_version,
+        )
+    )
+
+
+def decision_record(entry: StoredDecision) -> DecisionRecord:
+    """The fields of a kept decision, as ``decision_entry`` was given them."""
+    fields = entry.split(_SEPARATOR, _DECISION_FIELDS - 1)
+    if len(fields) != _DECISION_FIELDS:
+        raise StateDecodeError(f"a kept decision has {len(fields)} fields, not {_DECISION_FIELDS}: {entry!r}")
+    (product, outcome, requested, approved, apr, term, reasons, score, limit, available_after,
+     decided_at, policy_version) = fields  # fmt: skip
+    return (
+        product,
+        outcome,
+        int(requested),
+        int(approved),
+        apr,
+        None if term == _NO_NUMBER else int(term),
+        tuple(reasons.split(",")) if reasons else (),
+        None if score == _NO_NUMBER else int(score),
+        int(limit),
+        int(available_after),
+        decided_at,
+        policy_version,
+    )
+
+
+def decision_outcome(entry: StoredDecision) -> str:
+    """A kept decision's outcome, without reading the rest."""
+    return entry.split(_SEPARATOR, 2)[1]
+
+
+def purchase_entry(record: PurchaseRecord) -> StoredPurchase:
+    """A purchase's fields as the text the state keeps."""
+    amount, refunded, by_credit, day = record
+    return f"{amount}|{refunded}|{by_credit}|{day}"
+
+
+def purchase_record(entry: StoredPurchase) -> PurchaseRecord:
+    """The fields of a kept purchase, as ``purchase_entry`` was given them."""
+    fields = entry.split(_SEPARATOR)
+    if len(fields) != 4:
+        raise StateDecodeError(f"a kept purchase has {len(fields)} fields, not 4: {entry!r}")
+    return (int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]))
+
+
+def purchase_day(entry: StoredPurchase) -> int:
+    """A kept purchase's local day number, without reading the rest: pruning reads it per event."""
+    return int(entry[entry.rindex(_SEPARATOR) + 1 :])
 
 
 class StateDecodeError(ValueError):
@@ -191,8 +280,8 @@ class UserState:
                 list(self.sales.items()),
                 self.applications,
                 list(self.seen),
-                list(self.decisions.items()),
-                list(self.purchases.items()),
+                self.decisions,
+                self.purchases,
                 self.input_offset,
                 self.cured_default_day,
                 self.account_known,
@@ -221,11 +310,12 @@ class UserState:
             )
         version = fields[0]
         if version >= 5:
-            return cls._from_v5(fields)
+            return cls._from_v5_or_v6(fields)
         return cls._from_v4_or_older(fields)
 
     @classmethod
-    def _from_v5(cls, fields: list[Any]) -> UserState:
+    def _from_v5_or_v6(cls, fields: list[Any]) -> UserState:
+        version = fields[0]
         (_, user_id, segment, status, opened_at, clock, income, invited, score, points, limits, outstanding,
          balance, dpd, overdue, peaks, on_time, late, spend, refunds, sales, apps, seen, decisions,
          purchases, input_offset, cured_default_day, account_known, merchant_score, merchant_points,
@@ -233,7 +323,9 @@ class UserState:
         return cls(
             user_id, segment, status, opened_at, clock, income, invited, score, points, limits,
             outstanding, balance, dpd, overdue, peaks, on_time, late, dict(spend), dict(refunds),
-            dict(sales), apps, dict.fromkeys(seen), _decisions(decisions), _purchases(purchases),
+            dict(sales), apps, dict.fromkeys(seen),
+            decisions if version == 6 else _decisions(decisions),
+            purchases if version == 6 else _purchases(purchases),
             input_offset, cured_default_day, account_known, merchant_score, merchant_points, bills,
             bnpl_purchases, dict(shop_refunds), offers,
         )  # fmt: skip
@@ -286,12 +378,14 @@ class UserState:
 
 
 def _decisions(pairs: list[Any]) -> dict[str, StoredDecision]:
+    """Versions 1 to 5's [[event id, decision array], ...] as version 6 keeps them."""
     decisions: dict[str, StoredDecision] = {}
     for key, fields in pairs:
         fields[6] = tuple(fields[6])  # the reasons
-        decisions[key] = tuple(fields)
+        decisions[key] = decision_entry(tuple(fields))
     return decisions
 
 
 def _purchases(pairs: list[Any]) -> dict[str, StoredPurchase]:
-    return {key: tuple(fields) for key, fields in pairs}
+    """Versions 1 to 5's [[event id, purchase array], ...] as version 6 keeps them."""
+    return {key: purchase_entry(tuple(fields)) for key, fields in pairs}

@@ -9,7 +9,7 @@ from typing import Any
 from schemas.events import PRODUCTS
 from schemas.money import fen_to_yuan
 from streams.engine.decisions import available, decision_score
-from streams.engine.state import UserState
+from streams.engine.state import UserState, decision_record
 from streams.explain.texts import Language, reason_rows, text_of
 from streams.policy import Policy
 
@@ -75,7 +75,8 @@ def _recent_decisions(state: UserState, language: Language) -> list[dict[str, An
     kept = list(state.decisions.items())[-RECENT_USER_DECISIONS:]
     rows = []
     for event_id, stored in reversed(kept):
-        product, outcome, requested, approved, apr, term, reasons, score, limit, _, decided_at, _ = stored
+        (product, outcome, requested, approved, apr, term, reasons, score, limit, _, decided_at,
+         _) = decision_record(stored)  # fmt: skip
         rows.append(
             {
                 "request_event_id": event_id,

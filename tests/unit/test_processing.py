@@ -64,8 +64,8 @@ def test_a_bug_in_the_engine_becomes_an_internal_error_dead_letter(caplog: pytes
     ("stored", "words"),
     [
         (b"\xff not json", "stored state is not JSON"),
-        (orjson.dumps([99, "u-1"]), "stored state version 99 is not one of (1, 2, 3, 4, 5)"),
-        (orjson.dumps({"user_id": "u-1"}), "stored state version None is not one of (1, 2, 3, 4, 5)"),
+        (orjson.dumps([99, "u-1"]), "stored state version 99 is not one of (1, 2, 3, 4, 5, 6)"),
+        (orjson.dumps({"user_id": "u-1"}), "stored state version None is not one of (1, 2, 3, 4, 5, 6)"),
     ],
 )
 def test_stored_state_this_version_cannot_read_becomes_a_state_unreadable_dead_letter(

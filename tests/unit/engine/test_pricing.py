@@ -18,6 +18,7 @@ from schemas.codec import encode
 from schemas.events import PRODUCTS
 from schemas.outputs import Decision
 from streams.engine import UserState, apply
+from streams.engine.state import decision_entry, decision_record
 from streams.policy import Policy, PolicyError, default_policy, load_policy, policy_with_overrides
 from streams.policy.loading import DEFAULT_POLICY_PATH
 from streams.tools.replay import replay_lines
@@ -195,8 +196,8 @@ def test_a_decision_kept_by_an_older_release_with_score_0_comes_back_as_null() -
     user.open(segment="consumer")
     user.at(days=1).borrow("business_loan", "5000", event_id="old-1")
     assert user.state is not None
-    stored = user.state.decisions["old-1"]
-    old = (*stored[:7], 0, *stored[8:])  # as creditstream 0.1 kept it
+    stored = decision_record(user.state.decisions["old-1"])
+    old = decision_entry((*stored[:7], 0, *stored[8:]))  # as creditstream 0.1 kept it
     user.state.decisions = {**user.state.decisions, "old-1": old}
     replayed = decision_of(user.borrow("business_loan", "5000", event_id="old-1"))
     assert replayed.score is None and replayed.score_model == "merchant"

@@ -6,6 +6,8 @@ import gc
 import json
 from pathlib import Path
 
+import pytest
+
 from streams.policy import default_policy
 from streams.tools.bench import traffic, young_gc
 
@@ -37,10 +39,7 @@ def test_the_command_prints_the_passes_and_writes_them_by_interval(tmp_path: Pat
 
 
 def test_an_interval_too_long_for_the_traffic_is_refused_with_the_reason(capsys) -> None:  # type: ignore[no-untyped-def]
-    try:
+    with pytest.raises(SystemExit) as exit_:  # a warm-up and no pass after it
         young_gc.main(["--rate", "50", "--every", "3", "--seconds", "4"])
-    except SystemExit as exit_:
-        assert exit_.code == 2
-    else:
-        raise AssertionError("a warm-up and no pass after it was accepted")
+    assert exit_.value.code == 2
     assert "--seconds at least twice the largest --every" in capsys.readouterr().err

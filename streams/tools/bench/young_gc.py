@@ -6,7 +6,8 @@ the threshold (streams.gc_tuning: 100,000), but an event's new state replaces an
 that count hardly moves while the young generation fills: it holds every container made since
 the last pass that is still alive, which is the latest state of every user changed since. A pass
 scans them all (and what they hold), so it lasts as long as the users changed meanwhile, however
-high or low the threshold.
+high or low the threshold. Since state version 6 the kept decisions and purchases are text, which
+the collector never tracks: after 30 s at 2,400 events/s, 44,793 young objects instead of 90,488.
 
 This measures it without Kafka or the worker: ``python -m streams.tools.bench.young_gc --rate 2400
 --every 1 10 30 [--seconds 60] [--json FILE]`` replays `bench worker`'s steady traffic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
     lines = list(Simulation(10, 30, 5, default_policy(), id_prefix="paced-").lines())[:200]
     assert len(lines) == 200
     sent = send_paced(bootstrap, lines, 400.0, topic_prefix=unique_prefix)
-    assert sent.seconds >= 199 / 400
+    assert sent.seconds >= 199 / 400 and sent.events == 200
     # half a second of schedule: one window, and on an idle machine its events left on time
     # (a tick and the loop's wake-up late at most, not a catch-up burst)
     assert len(sent.late_ms_by_window) == 1 and 0 <= sent.late_ms_by_window[0] < 500
@@ -151,6 +152,23 @@ def test_the_steady_load_is_sent_at_its_rate_keyed_to_each_users_partition(
         assert record.key == user_id.encode()
         assert record.partition == expected_partition(record.key, 4)
         assert dict(record.headers)["traceparent"].startswith(b"00-")
+
+
+def test_a_paced_load_told_to_stop_sends_no_line_after_it(bootstrap: str, unique_prefix: str) -> None:
+    """A background load lasts as long as the measurement it runs under, not as long as planned:
+    stopped after about a second of a ten-second schedule, it has sent about a second's lines,
+    each of them acknowledged."""
+    ensure_topics(bootstrap, 4, topics=[replace(EVENTS, name=unique_prefix + EVENTS.name)])
+    lines = list(Simulation(20, 30, 5, default_policy(), id_prefix="stop-").lines())[:1000]
+    assert len(lines) == 1000
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    sent = send_paced(bootstrap, lines, 100.0, topic_prefix=unique_prefix, stop=stop)
+
+    assert 50 <= sent.events <= 400, sent.events  # 100 a second for about a second, not 1,000
+    assert sent.seconds < 5
+    records = read_records(bootstrap, unique_prefix + EVENTS.name)
+    assert sorted(record.value for record in records) == sorted(lines[: sent.events])
 
 
 def test_decisions_under_load_keep_the_load_running_through_every_measurement(

@@ -47,6 +47,10 @@ WARMUP_SECONDS = 5.0
 CONCURRENCY = 32  # callers in flight at most: a till waits; many tills wait at once
 LIVE_REQUESTS = 300  # GET /live.json, after both paths: 15 s at one every 50 ms
 LIVE_INTERVAL_SECONDS = 0.05
+# The background load is built for this many times the measurement's planned length, and stopped
+# when the measurement ends: a slow or saturated machine takes longer than planned, and a load
+# sized to the plan had ended before the last figure was taken (background_running false).
+BACKGROUND_MARGIN = 3
 
 
 def bench_decisions(
@@ -83,7 +87,9 @@ def bench_decisions(
     )
     worker.start()
     measured_seconds = 2 * (WARMUP_SECONDS + seconds) + live_requests * LIVE_INTERVAL_SECONDS
-    background = _Background(bootstrap, prefix, background_rate, measured_seconds + 10, workdir)
+    background = _Background(
+        bootstrap, prefix, background_rate, BACKGROUND_MARGIN * measured_seconds + 10, workdir
+    )
     try:
         background.start()
         with DecisionClient(bootstrap, topic_prefix=prefix) as client:
@@ -113,6 +119,7 @@ def bench_decisions(
                 result.name += "-under-load"
                 result.details["background_rate"] = background_rate
                 result.details["background_running"] = background.running()
+                result.details["background_seconds_planned"] = round(background.seconds, 1)
     finally:
         background.stop()
         worker.stop()
@@ -145,11 +152,13 @@ def _live_document_latency(url: str, requests: int) -> BenchResult:
 
 
 class _Background:
-    """Other events sent at a steady rate from a thread, while the decisions are measured."""
+    """Other events sent at a steady rate from a thread, while the decisions are measured: at most
+    ``seconds`` of them, until ``stop``."""
 
     def __init__(self, bootstrap: str, prefix: str, rate: float, seconds: float, workdir: Path) -> None:
-        self.bootstrap, self.prefix, self.rate = bootstrap, prefix, rate
+        self.bootstrap, self.prefix, self.rate, self.seconds = bootstrap, prefix, rate, seconds
         self.lines: list[bytes] = []
+        self.stopping = threading.Event()
         if rate > 0:
             log = ensure_simulated_log(workdir / "background.jsonl", int(rate * seconds), default_policy())
             self.lines = log.read_bytes().splitlines()[: int(rate * seconds)]
@@ -162,7 +171,9 @@ class _Background:
 
         def send() -> None:
             try:
-                send_paced(self.bootstrap, self.lines, self.rate, topic_prefix=self.prefix)
+                send_paced(
+                    self.bootstrap, self.lines, self.rate, topic_prefix=self.prefix, stop=self.stopping
+                )
             except BaseException as exc:  # reported by bench_decisions, after the worker stops
                 self.failure = exc
 
@@ -174,7 +185,8 @@ class _Background:
         return self.thread is not None and self.thread.is_alive()
 
     def stop(self) -> None:
-        """Let it finish its lines (it is sized to outlast the measurement by 10 s)."""
+        """No more lines; wait for Kafka to acknowledge those sent."""
+        self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=60)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,11 +65,12 @@ class Lateness:
 
 @dataclass(frozen=True)
 class PacedSend:
-    """The seconds from the first send until Kafka acknowledged the last, and per window of the
-    schedule the most an event left late, in ms (``Lateness``)."""
+    """The seconds from the first send until Kafka acknowledged the last, per window of the
+    schedule the most an event left late, in ms (``Lateness``), and how many lines were sent."""
 
     seconds: float
     late_ms_by_window: list[int]
+    events: int
 
 
 def send_paced(
@@ -79,12 +81,16 @@ def send_paced(
     topic_prefix: str = "",
     tick: float = TICK_SECONDS,
     client_config: Mapping[str, Any] | None = None,
+    stop: threading.Event | None = None,
 ) -> PacedSend:
     """Send each event line to its topic, keyed by its user_id, the n-th no earlier than
-    n / ``rate`` seconds after the first."""
+    n / ``rate`` seconds after the first; with ``stop``, no line after it is set (a load that
+    lasts as long as a measurement does, not as long as it was planned to)."""
     with no_collector_pauses():
         return asyncio.run(
-            _send_paced(bootstrap, lines, rate, topic_prefix, tick, aiokafka_options(client_config or {}))
+            _send_paced(
+                bootstrap, lines, rate, topic_prefix, tick, aiokafka_options(client_config or {}), stop
+            )
         )
 
 
@@ -110,7 +116,13 @@ def no_collector_pauses() -> Iterator[None]:
 
 
 async def _send_paced(
-    bootstrap: str, lines: Sequence[bytes], rate: float, prefix: str, tick: float, security: dict[str, Any]
+    bootstrap: str,
+    lines: Sequence[bytes],
+    rate: float,
+    prefix: str,
+    tick: float,
+    security: dict[str, Any],
+    stop: threading.Event | None,
 ) -> PacedSend:
     # As the project's producer helper (schemas.producer) sends: acknowledged by all replicas,
     # idempotent, lingering 5 ms; aiokafka's default partitioner is Kafka's murmur2, as the
@@ -121,11 +133,13 @@ async def _send_paced(
     await producer.start()
     try:
         interval = 1.0 / rate
-        pending: list[asyncio.Future[object]] = []
+        pending: list[asyncio.Future[object]] = []  # one per line sent
         began = time.perf_counter()
         start = time.monotonic()
         lateness = Lateness()
         for index, line in enumerate(lines):
+            if stop is not None and stop.is_set():
+                break
             due = index * interval
             delay = start + due - time.monotonic()
             if delay > 0:
@@ -141,6 +155,6 @@ async def _send_paced(
                 )
             )
         await asyncio.gather(*pending)
-        return PacedSend(time.perf_counter() - began, lateness.by_window())
+        return PacedSend(time.perf_counter() - began, lateness.by_window(), len(pending))
     finally:
         await producer.stop()

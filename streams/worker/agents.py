@@ -48,7 +48,8 @@ from streams.kafka.gaps import MissingRecordsError
 from streams.processing import Message, Step, process
 from streams.worker.metrics import observe_all
 from streams.worker.pacing import BatchPacing
-from streams.worker.parts import CreditApp, as_current_event, send_lingering_now
+from streams.worker.parts import CreditApp, as_current_event
+from streams.worker.send_now import send_lingering_now, send_ready_now
 from streams.worker.take import take_batches
 from streams.worker.tracing import trace_headers
 
@@ -199,9 +200,11 @@ async def _apply_batch(parts: CreditApp, batch: Sequence[Any], starts: dict[int,
     slice_ends = time.perf_counter() + SLICE_SECONDS
     for event in batch:
         if time.perf_counter() >= slice_ends:
-            # A slice's outputs go now, and the loop runs (the fetcher, the producer's sender), so
-            # a long batch holds neither its first decisions nor the next records back.
-            send_lingering_now(producer)
+            # A slice's outputs go as soon as the sender can take them, and the loop runs (the
+            # fetcher, the producer's sender), so a long batch holds neither its first decisions
+            # nor the next records back. Not a close of every batch: the next sends would wait
+            # for Kafka's answer to the request in flight (streams.worker.send_now).
+            send_ready_now(producer)
             await asyncio.sleep(0)
             slice_ends = time.perf_counter() + SLICE_SECONDS
         for message in await _records_to_apply(parts, event, filled, starts):

@@ -23,7 +23,7 @@ from streams.worker.metrics import DomainMetrics
 from streams.worker.state_cache import StateCache
 from streams.worker.tracing import Tracing
 
-__all__ = ["CreditApp", "as_current_event", "send_lingering_now"]
+__all__ = ["CreditApp", "as_current_event"]
 
 
 @contextlib.contextmanager
@@ -163,24 +163,3 @@ class CreditApp:
             self.output_topic_names[name], key, value, None, None, headers or None
         )
         return delivery
-
-
-def send_lingering_now(producer: Any) -> None:
-    """Send what the producer holds now instead of when its linger (5 ms) runs out.
-
-    A batch waits for its outputs' acknowledgements; the linger that gathers a backlog's
-    records into few requests would only add to every decision's latency there. Closing the
-    open record batches makes them ready, as aiokafka's own ``flush_for_commit`` does, and waking
-    the sender sends them. (aiokafka internals: if they change, this does nothing and the linger
-    applies as before, as it does with a transport other than aiokafka's.)"""
-    started = getattr(producer, "_producer", None)  # None before the producer starts
-    accumulator = getattr(started, "_message_accumulator", None)
-    batches = getattr(accumulator, "_batches", None)
-    waiter = getattr(accumulator, "_waiter_future", None)
-    if batches is None or waiter is None:
-        return
-    for queued in batches.values():
-        for batch in queued:
-            batch._builder.close()
-    if not waiter.done():
-        waiter.set_result(None)

@@ -22,7 +22,8 @@ from streams.engine import UserState
 from streams.explain.texts import LANGUAGES
 from streams.processing import expected_partition
 from streams.worker.live import SAMPLE_SECONDS
-from streams.worker.parts import CreditApp, send_lingering_now
+from streams.worker.parts import CreditApp
+from streams.worker.send_now import send_partition_now
 from streams.worker.user_view import user_view
 
 __all__ = ["KAFKA_PROBE_SECONDS", "install_web", "is_ready", "kafka_problem"]
@@ -65,10 +66,17 @@ async def _decide_here(parts: CreditApp, event: Event, traceparent: str, timeout
     waiting: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
     parts.pending_decisions[event.event_id] = waiting
     try:
+        key = event.user_id.encode()
         await parts.events_topic.send(
-            key=event.user_id.encode(), value=encode(event), headers=[("traceparent", traceparent.encode())]
+            key=key, value=encode(event), headers=[("traceparent", traceparent.encode())]
         )
-        send_lingering_now(parts.app.producer)
+        # Its own batch only: closing the agent's open batches too would make its next sends wait
+        # for Kafka's answer to the request in flight (streams.worker.send_now).
+        send_partition_now(
+            parts.app.producer,
+            parts.settings.topic(EVENTS.name),
+            expected_partition(key, parts.settings.partitions),
+        )
         return await asyncio.wait_for(waiting, timeout)
     except TimeoutError:
         raise decision_timeout(event.event_id, timeout) from None

@@ -36,8 +36,8 @@ from streams.tools.bench.passthrough import PassthroughResult, RecordsPerEvent
 from streams.worker.agents import BATCH_MAX
 from streams.worker.app import faust_app, tune_consumer
 from streams.worker.pacing import BatchPacing
-from streams.worker.parts import send_lingering_now
 from streams.worker.process import CreditWorker
+from streams.worker.send_now import send_lingering_now
 from streams.worker.take import take_batches
 
 __all__ = ["run_faust_floor"]

@@ -20,7 +20,12 @@ with a transport other than aiokafka's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+# Whether to close a topic partition's open batch, given the partition, aiokafka's sender and the
+# cluster metadata (each None where this aiokafka lacks it).
+_Closes = Callable[[Any, Any, Any], bool]
 
 __all__ = ["send_lingering_now", "send_partition_now", "send_ready_now"]
 
@@ -55,7 +60,7 @@ def send_partition_now(producer: Any, topic: str, partition: int) -> None:
     _close(producer, lambda tp, sender, cluster: tp.topic == topic and tp.partition == partition)
 
 
-def _close(producer: Any, closes: Any) -> None:
+def _close(producer: Any, closes: _Closes) -> None:
     started = getattr(producer, "_producer", None)  # None before the producer starts
     accumulator = getattr(started, "_message_accumulator", None)
     batches = getattr(accumulator, "_batches", None)

@@ -4,6 +4,8 @@ batches leave at once, and which keep taking records while a request is in fligh
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -21,8 +23,20 @@ pytestmark = pytest.mark.broker
 LINGER_MS = 2_000  # far longer than any wait below: a record delivered sooner was sent by a close
 
 
-def _lingering_producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, acks="all")
+@contextlib.asynccontextmanager
+async def _lingering_producer(
+    bootstrap: str, topic: str, warm: Sequence[int] = (0,)
+) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer with a long linger, which has sent and had answered one record to each
+    ``warm`` partition: its metadata known, nothing in flight."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, acks="all")
+    await producer.start()
+    try:
+        for partition in warm:
+            await producer.send_and_wait(topic, b"warm", partition=partition)
+        yield producer
+    finally:
+        await producer.stop()
 
 
 def _faust_producer(producer: AIOKafkaProducer) -> Any:
@@ -41,15 +55,10 @@ def test_a_ready_batch_leaves_at_once(bootstrap: str, unique_prefix: str) -> Non
     topic = _topic(bootstrap, unique_prefix)
 
     async def scenario() -> None:
-        producer = _lingering_producer(bootstrap)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, b"warm", partition=0)  # metadata known, nothing in flight
+        async with _lingering_producer(bootstrap, topic) as producer:
             delivery = await producer.send(topic, b"now", partition=0)
             send_ready_now(_faust_producer(producer))
             await asyncio.wait_for(delivery, LINGER_MS / 4000)
-        finally:
-            await producer.stop()
 
     asyncio.run(scenario())
 
@@ -63,10 +72,7 @@ def test_while_a_request_is_in_flight_the_batch_stays_open_for_more_records(
     topic = _topic(bootstrap, unique_prefix)
 
     async def scenario() -> None:
-        producer = _lingering_producer(bootstrap)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, b"warm", partition=0)
+        async with _lingering_producer(bootstrap, topic) as producer:
             sender = producer._sender
             leader = producer.client.cluster.leader_for_partition(TopicPartition(topic, 0))
             first = await producer.send(topic, b"first", partition=0)
@@ -83,8 +89,6 @@ def test_while_a_request_is_in_flight_the_batch_stays_open_for_more_records(
             first_sent, second_sent = await asyncio.wait_for(asyncio.gather(first, second), 10)
             assert (first_sent.partition, second_sent.partition) == (0, 0)
             assert second_sent.offset == first_sent.offset + 1  # one batch: the second joined the first
-        finally:
-            await producer.stop()
 
     asyncio.run(scenario())
 
@@ -94,17 +98,11 @@ def test_one_partitions_batch_leaves_and_the_others_linger(bootstrap: str, uniqu
     topic = _topic(bootstrap, unique_prefix)
 
     async def scenario() -> None:
-        producer = _lingering_producer(bootstrap)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, b"warm", partition=0)
-            await producer.send_and_wait(topic, b"warm", partition=1)
+        async with _lingering_producer(bootstrap, topic, warm=(0, 1)) as producer:
             mine = await producer.send(topic, b"request", partition=1)
             other = await producer.send(topic, b"agent's output", partition=0)
             send_partition_now(_faust_producer(producer), topic, 1)
             await asyncio.wait_for(mine, LINGER_MS / 4000)
             assert not other.done()  # still lingering, open for more records
-        finally:
-            await producer.stop()
 
     asyncio.run(scenario())
